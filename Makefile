@@ -1,0 +1,160 @@
+# libeventsource - Makefile
+#
+#   make            the libraries, sse-cat and the examples, in $(O) (build/)
+#   make test       installs missing dependencies, builds with AddressSanitizer
+#                   and UndefinedBehaviorSanitizer, runs every Check suite
+#   make demo       runs the demo server and sse-cat against it
+#   make valgrind   runs every suite under valgrind (leaks are errors)
+#   make bench      parser benchmark;  make bench-streams  1000 streams
+#   make install / uninstall   PREFIX=/usr/local DESTDIR=
+#
+# CFLAGS, CPPFLAGS and LDFLAGS are yours: the project's own flags are added to
+# them, never replace them.
+
+O ?= build
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+VERSION := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION "\(.*\)"/\1/p' include/eventsource.h)
+SOVERSION := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION_MAJOR \([0-9]*\)/\1/p' include/eventsource.h)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wwrite-strings -Wformat=2 -Wvla -Wundef -Wno-unused-parameter
+ES_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Ilib $(WARN) -pthread -MMD -MP
+ifeq ($(SAN),1)
+ES_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ES_LDFLAGS += -fsanitize=address,undefined
+endif
+
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
+SHARED := $(O)/libeventsource.so.$(VERSION)
+SONAME := libeventsource.so.$(SOVERSION)
+STATIC := $(O)/libeventsource.a
+
+DEMO_SRC := $(sort $(wildcard demo/*.c))
+DEMO_BIN := $(patsubst %.c,$(O)/%,$(DEMO_SRC))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(patsubst %.c,$(O)/%,$(BENCH_SRC))
+# test/support/*.c: helpers (loopback servers) linked into every suite.
+SUPPORT_SRC := $(sort $(wildcard test/support/*.c))
+SUPPORT_OBJ := $(patsubst %.c,$(O)/%.o,$(SUPPORT_SRC))
+TEST_SRC := $(sort $(wildcard test/test_*.c))
+TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
+
+LIBS := $(CURL_LIBS) -pthread
+
+.PHONY: all lib test asan valgrind demo bench bench-streams install uninstall \
+        clean deps deps-test run-tests examples
+all: lib $(DEMO_BIN)
+
+lib: $(SHARED) $(STATIC) $(O)/eventsource.pc
+
+$(O)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CURL_CFLAGS) -fPIC -fvisibility=hidden $(CFLAGS) -c $< -o $@
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf libeventsource.so.$(VERSION) $(O)/$(SONAME)
+	ln -sf libeventsource.so.$(VERSION) $(O)/libeventsource.so
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(O)/eventsource.pc: Makefile include/eventsource.h
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	  'Name: eventsource' 'Description: EventSource (Server-Sent Events) client library' \
+	  'Version: $(VERSION)' 'Requires.private: libcurl' \
+	  'Libs: -L$${libdir} -leventsource' 'Libs.private: -pthread' \
+	  'Cflags: -I$${includedir}' > $@
+
+# Programs link the static library so they run from the build tree.
+$(O)/demo/%: demo/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(O)/bench/%: bench/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS) $(BENCH_LIBS)
+
+$(O)/test/support/%.o: test/support/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(CFLAGS) -c $< -o $@
+
+# TEST_LIBS: extra libraries a suite needs (set per target in mk/*.mk).
+$(O)/test/test_%: test/test_%.c $(SUPPORT_OBJ) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) \
+	  -o $@ $< $(SUPPORT_OBJ) $(STATIC) $(TEST_LIBS) $(CHECK_LIBS) $(LIBS)
+
+# ---- dependencies ---------------------------------------------------------
+deps:
+	@sh mk/deps.sh build
+deps-test:
+	@sh mk/deps.sh test
+
+# ---- tests ----------------------------------------------------------------
+# `make test` is the sanitizer build; `make asan` is the same thing.
+test: deps-test
+	@$(MAKE) --no-print-directory O=$(O)/asan SAN=1 run-tests
+
+asan: test
+
+valgrind: deps-test
+	@$(MAKE) --no-print-directory O=$(O)/valgrind SAN=0 CFLAGS="-O1 -g" \
+	  TEST_WRAP="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --trace-children=no" \
+	  ES_TEST_SCALE=small CK_FORK=no run-tests
+
+run-tests: all $(TEST_BIN) $(TEST_DEPS)
+	@ES_BUILD_DIR=$(abspath $(O)) ES_SRC_DIR=$(CURDIR) TEST_WRAP="$(TEST_WRAP)" \
+	  sh mk/run-tests.sh $(TEST_BIN)
+
+# ---- demo and benchmarks --------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh mk/demo.sh $(O)
+
+bench: deps $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do case $$b in *bench_streams) ;; *) $$b || exit 1;; esac; done
+
+# ---- install --------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/eventsource*.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libeventsource.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(O)/eventsource.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	if [ -d man ]; then install -d $(DESTDIR)$(MANDIR)/man3 && install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/eventsource*.h
+	rm -f $(DESTDIR)$(LIBDIR)/libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libeventsource.so $(DESTDIR)$(LIBDIR)/libeventsource.a \
+	  $(DESTDIR)$(PKGCONFIGDIR)/eventsource.pc
+	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done; fi
+
+clean:
+	rm -rf $(O) test/contract/sse-test-service
+
+# Fragments owned by parts of the project (contract service, adapters, ...).
+-include $(sort $(wildcard mk/*.mk))
+
+-include $(LIB_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d) $(DEMO_BIN:=.d) $(BENCH_BIN:=.d)

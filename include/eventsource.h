@@ -1,0 +1,521 @@
+/*
+ * eventsource.h - libeventsource, an EventSource (Server-Sent Events) client for C.
+ *
+ * Copyright (c) 2026 the libeventsource developers. MIT licence, see COPYING.
+ *
+ * The library behaves like the browser's EventSource (WHATWG HTML 9.2): a
+ * libcurl streaming transfer feeds an incremental text/event-stream parser,
+ * events go to listeners registered per event type, and the source
+ * reconnects as the spec says, with Last-Event-ID and retry:.
+ *
+ * Conventions that hold for every function unless its comment says otherwise:
+ *
+ * Ownership   The library copies every string and buffer it is given; the
+ *             caller keeps ownership of its own pointers. Pointers the library
+ *             returns (event fields, URL, messages) are borrowed: valid until
+ *             the documented point and never to be freed by the caller.
+ * Strings     Every string the library hands out is NUL-terminated and, where
+ *             it may contain U+0000 (event data), also comes with its length.
+ *             Everything handed to listeners is valid UTF-8.
+ * Errors      Functions that can fail return an eventsource_error_t;
+ *             EVENTSOURCE_OK (0) is success. A constructor that fails leaves
+ *             its output untouched. eventsource_strerror() names every code.
+ *             In the comments below, "Errors: NOMEM" means EVENTSOURCE_ERR_NOMEM.
+ * Threads     A source is driven by one thread at a time: the thread inside
+ *             eventsource_run(), the library's own thread after
+ *             eventsource_start(), or the thread driving the multi handle it
+ *             belongs to ("the loop thread"). Listeners and hooks run on that
+ *             thread. Only the functions marked "any thread" may be called
+ *             from other threads while the source is running.
+ * Callbacks   Listeners and hooks may call every function marked "callback: yes".
+ * Allocation  The library never prints, never exits and never aborts: a failed
+ *             allocation is reported as EVENTSOURCE_ERR_NOMEM.
+ */
+#ifndef EVENTSOURCE_H
+#define EVENTSOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define EVENTSOURCE_EXPORT
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define EVENTSOURCE_EXPORT __attribute__((visibility("default")))
+#else
+#define EVENTSOURCE_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define EVENTSOURCE_VERSION_MAJOR 0
+#define EVENTSOURCE_VERSION_MINOR 1
+#define EVENTSOURCE_VERSION_PATCH 0
+#define EVENTSOURCE_VERSION "0.1.0"
+/* 0xMMmmpp: comparable with < and >. */
+#define EVENTSOURCE_VERSION_NUM                                                \
+  ((EVENTSOURCE_VERSION_MAJOR << 16) | (EVENTSOURCE_VERSION_MINOR << 8) |      \
+   EVENTSOURCE_VERSION_PATCH)
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH" (a static
+ * string) and as EVENTSOURCE_VERSION_NUM would give it. Any thread; callback: yes. */
+EVENTSOURCE_EXPORT const char *eventsource_version(void);
+EVENTSOURCE_EXPORT unsigned eventsource_version_num(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* X(name, number, description); the enum names are EVENTSOURCE_<name>. Numbers are fixed forever; new codes are only
+ * ever appended. */
+#define EVENTSOURCE_ERROR_MAP(X)                                               \
+  X(OK, 0, "no error")                                                         \
+  X(ERR_INVALID_ARGUMENT, 1, "invalid argument")                                   \
+  X(ERR_NOMEM, 2, "out of memory")                                                 \
+  X(ERR_URL, 3, "URL is not a valid http or https URL")                            \
+  X(ERR_STATE, 4, "operation not allowed in the source's current state")           \
+  X(ERR_HEADER, 5, "header name or value is invalid")                              \
+  X(ERR_NETWORK, 6, "network error")                                               \
+  X(ERR_HTTP_STATUS, 7, "server answered with a status other than 200")            \
+  X(ERR_CONTENT_TYPE, 8, "server answered with a type other than text/event-stream") \
+  X(ERR_REDIRECT, 9, "redirect without a usable http or https Location")           \
+  X(ERR_READ_TIMEOUT, 10, "no data received within the read timeout")              \
+  X(ERR_EOF, 11, "server ended the stream")                                        \
+  X(ERR_TOO_LARGE, 12, "line or event larger than the configured limit")           \
+  X(ERR_CLOSED, 13, "source is closed")                                            \
+  X(ERR_NOT_FOUND, 14, "no such listener or source")                               \
+  X(ERR_SYSTEM, 15, "system call failed")                                          \
+  X(ERR_CURL, 16, "libcurl failed")                                                \
+  X(ERR_CALLBACK, 17, "a user callback reported failure")                          \
+  X(ERR_POLICY, 18, "the reconnection policy stopped the source")
+
+typedef enum eventsource_error {
+#define EVENTSOURCE_ERROR_ENUM_(name, num, desc) EVENTSOURCE_##name = num,
+  EVENTSOURCE_ERROR_MAP(EVENTSOURCE_ERROR_ENUM_)
+#undef EVENTSOURCE_ERROR_ENUM_
+  EVENTSOURCE_ERROR_MAX_ /* not a code: one past the largest */
+} eventsource_error_t;
+
+/* A static English description of code ("unknown error" for a number not in
+ * the list); never NULL. Any thread; callback: yes. */
+EVENTSOURCE_EXPORT const char *eventsource_strerror(eventsource_error_t code);
+
+/* The code's name without prefix, e.g. "HTTP_STATUS" for
+ * EVENTSOURCE_ERR_HTTP_STATUS, "OK" for 0, "UNKNOWN" otherwise. Static, never
+ * NULL. Any thread; callback: yes. */
+EVENTSOURCE_EXPORT const char *eventsource_error_name(eventsource_error_t code);
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* An EventSource: one URL, its listeners, its connection. Opaque. */
+typedef struct eventsource eventsource_t;
+
+/* A notification handed to a listener. Opaque and borrowed: it and every
+ * pointer read from it are valid only until the listener returns. */
+typedef struct eventsource_event eventsource_event_t;
+
+/* readyState, with the browser's numbers. */
+typedef enum eventsource_ready_state {
+  EVENTSOURCE_CONNECTING = 0,
+  EVENTSOURCE_OPEN = 1,
+  EVENTSOURCE_CLOSED = 2
+} eventsource_ready_state_t;
+
+/* What a notification is. A server event whose type is "open" or "error" is
+ * EVENTSOURCE_KIND_MESSAGE; only the connection's own notifications have
+ * EVENTSOURCE_KIND_OPEN and EVENTSOURCE_KIND_ERROR. */
+typedef enum eventsource_kind {
+  EVENTSOURCE_KIND_MESSAGE = 0, /* an event dispatched from the stream */
+  EVENTSOURCE_KIND_OPEN = 1,    /* the connection was established */
+  EVENTSOURCE_KIND_ERROR = 2,   /* the connection failed or a limit was hit */
+  EVENTSOURCE_KIND_COMMENT = 3  /* a ':' line, for comment listeners only */
+} eventsource_kind_t;
+
+/* A listener. es is the source, ev the borrowed notification. */
+typedef void (*eventsource_listener_fn)(eventsource_t *es,
+                                        const eventsource_event_t *ev,
+                                        void *userdata);
+
+/* Identifies a registered listener; never 0. */
+typedef uint64_t eventsource_listener_id_t;
+
+/* ------------------------------------------------------------------------ */
+/* Creating and freeing                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a source for url, which must be an absolute http:// or https:// URL
+ * (scheme case-insensitive) without CR, LF, NUL or spaces. The URL is copied.
+ * Nothing connects until eventsource_run(), eventsource_start() or
+ * eventsource_multi_add(). On success *out is the new source in state
+ * CONNECTING; on failure *out is untouched.
+ * Errors: INVALID_ARGUMENT (out or url NULL), URL, NOMEM, CURL (libcurl could
+ * not be initialised).
+ * Any thread; callback: yes (the new source is independent). */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_new(eventsource_t **out,
+                                                       const char *url);
+
+/* Closes and frees es and everything it owns. NULL does nothing.
+ * - Not running: freed at once.
+ * - Started with eventsource_start(): closes it, joins its thread, frees it
+ *   (any thread but that thread; from its own listeners it is deferred as below).
+ * - From one of its own listeners or hooks: closes it now and defers the free
+ *   until the callback returns; es stays valid until then.
+ * - In a multi handle, from the loop thread: removed from the multi and freed.
+ * Freeing a source that another thread is driving (run or multi) is not safe:
+ * close it, wait for the run to return, then free. */
+EVENTSOURCE_EXPORT void eventsource_free(eventsource_t *es);
+
+/* An opaque pointer for the caller, returned by eventsource_userdata()
+ * (NULL until set). Any thread; callback: yes. */
+EVENTSOURCE_EXPORT void eventsource_set_userdata(eventsource_t *es, void *data);
+EVENTSOURCE_EXPORT void *eventsource_userdata(const eventsource_t *es);
+
+/* ------------------------------------------------------------------------ */
+/* Listeners (addEventListener / removeEventListener)                       */
+/* ------------------------------------------------------------------------ */
+
+/* Adds a listener for notifications of one type: "message" (events without an
+ * event: field), any custom event type, "open" (the connection opened) or
+ * "error" (the connection failed). Like the browser, a listener for "open" or
+ * "error" also receives server events of that type; eventsource_event_kind()
+ * tells them apart. type is copied and compared exactly (case-sensitive).
+ * Listeners run in the order they were added. On success *id (if id is not
+ * NULL) identifies the listener for eventsource_remove_listener().
+ * Errors: INVALID_ARGUMENT (es, type or fn NULL), NOMEM.
+ * Loop thread; callback: yes (a listener added during a dispatch is first
+ * called for the next notification). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_add_listener(eventsource_t *es, const char *type,
+                         eventsource_listener_fn fn, void *userdata,
+                         eventsource_listener_id_t *id);
+
+/* Adds a listener that receives every notification except comments: every
+ * server event whatever its type, and every open and error notification. It
+ * runs after the type's own listeners. Errors and threads as
+ * eventsource_add_listener(). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_add_any_listener(eventsource_t *es, eventsource_listener_fn fn,
+                             void *userdata, eventsource_listener_id_t *id);
+
+/* Adds a listener for comment lines (":text"); the event's kind is
+ * EVENTSOURCE_KIND_COMMENT and its data is the text after the colon (a leading
+ * space is kept). Errors and threads as eventsource_add_listener(). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_add_comment_listener(eventsource_t *es, eventsource_listener_fn fn,
+                                 void *userdata, eventsource_listener_id_t *id);
+
+/* Removes a listener. A listener removed during a dispatch is not called
+ * again, not even for the notification being dispatched.
+ * Errors: INVALID_ARGUMENT (es NULL), NOT_FOUND (no listener with that id).
+ * Loop thread; callback: yes (a listener may remove itself). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_remove_listener(eventsource_t *es, eventsource_listener_id_t id);
+
+/* ------------------------------------------------------------------------ */
+/* The notification passed to a listener                                    */
+/* ------------------------------------------------------------------------ */
+
+/* What the notification is. */
+EVENTSOURCE_EXPORT eventsource_kind_t
+eventsource_event_kind(const eventsource_event_t *ev);
+
+/* The event type: the event: field or "message" for server events, "open",
+ * "error" or "comment" for the others. Never NULL. len may be NULL. */
+EVENTSOURCE_EXPORT const char *
+eventsource_event_type(const eventsource_event_t *ev, size_t *len);
+
+/* The data (server events: the data: lines joined with LF; comments: the
+ * comment text; open and error: ""). May contain U+0000, so use *len; it is
+ * also NUL-terminated. Never NULL. len may be NULL. */
+EVENTSOURCE_EXPORT const char *
+eventsource_event_data(const eventsource_event_t *ev, size_t *len);
+
+/* The source's last event ID when the notification was made (for a server
+ * event: its lastEventId). "" when none. Never contains U+0000. */
+EVENTSOURCE_EXPORT const char *
+eventsource_event_last_event_id(const eventsource_event_t *ev, size_t *len);
+
+/* Error notifications only (0, 0, "", 0 and -1 for the other kinds): */
+/* Why: NETWORK, HTTP_STATUS, CONTENT_TYPE, REDIRECT, READ_TIMEOUT, EOF,
+ * TOO_LARGE, CURL, CALLBACK, POLICY, NOMEM, SYSTEM. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_event_error(const eventsource_event_t *ev);
+/* The HTTP status of the failed response, 0 when there was none. */
+EVENTSOURCE_EXPORT long eventsource_event_http_status(const eventsource_event_t *ev);
+/* A human-readable message (includes curl's message for network errors). */
+EVENTSOURCE_EXPORT const char *eventsource_event_message(const eventsource_event_t *ev);
+/* 1 if the source will reconnect (it is CONNECTING), 0 if not. For TOO_LARGE
+ * the connection stays OPEN: the event was dropped and parsing resumes after
+ * the next blank line, so this is 0 and readyState is unchanged. */
+EVENTSOURCE_EXPORT int eventsource_event_will_reconnect(const eventsource_event_t *ev);
+/* Milliseconds until the reconnection attempt, -1 when none. */
+EVENTSOURCE_EXPORT long eventsource_event_reconnect_ms(const eventsource_event_t *ev);
+/* The libcurl error code (CURLcode) behind a NETWORK or CURL error, else 0. */
+EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev);
+
+/* ------------------------------------------------------------------------ */
+/* Request options. Unless said otherwise: loop thread, before the source     */
+/* starts or from a callback; the new value is used from the next connection */
+/* attempt. Errors: INVALID_ARGUMENT (es NULL or a bad value), NOMEM.        */
+/* ------------------------------------------------------------------------ */
+
+/* The request method, e.g. "POST" or "REPORT" (default "GET"). Must be an HTTP
+ * token. Sent again, with the body, on every reconnection. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_method(eventsource_t *es,
+                                                              const char *method);
+
+/* The request body (copied; may contain NUL; NULL/0 removes it). Sent with
+ * the method on every attempt; set Content-Type with eventsource_set_header(). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_body(eventsource_t *es, const void *body, size_t len);
+
+/* Request headers. Names are matched case-insensitively. set replaces every
+ * header of that name (or adds it), add appends one more, remove removes every
+ * header of that name (NOT_FOUND when there was none). A name must be an HTTP
+ * token; a name or value containing CR, LF or NUL is refused with HEADER.
+ * Accept and Cache-Control default to "text/event-stream" and "no-cache" and
+ * may be replaced; Last-Event-ID is managed by the library (HEADER if set
+ * here: use eventsource_set_last_event_id()). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_header(eventsource_t *es, const char *name, const char *value);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_add_header(eventsource_t *es, const char *name, const char *value);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_remove_header(eventsource_t *es, const char *name);
+
+/* The last event ID to start from (sent as Last-Event-ID on the first request;
+ * "" or NULL for none). Refused with INVALID_ARGUMENT if it contains CR or LF
+ * (NUL cannot be passed in a C string). Any later id: field replaces it. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_last_event_id(eventsource_t *es, const char *id);
+
+/* The reconnection time in ms before the first reconnection attempt (default
+ * EVENTSOURCE_DEFAULT_RETRY_MS). A retry: field replaces it. */
+#define EVENTSOURCE_DEFAULT_RETRY_MS 3000L
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_retry(eventsource_t *es,
+                                                             long ms);
+
+/* The most any reconnection delay may grow to by backoff, and the cap on a
+ * server's retry: (default EVENTSOURCE_DEFAULT_MAX_RETRY_MS). */
+#define EVENTSOURCE_DEFAULT_MAX_RETRY_MS 30000L
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_retry(eventsource_t *es, long ms);
+
+/* A connection that stayed open at least this long resets the backoff
+ * (default EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS). */
+#define EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS 60000L
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_backoff_reset(eventsource_t *es, long ms);
+
+/* Jitter on the reconnection delay: on (default, 1), each delay is drawn
+ * uniformly from [d/2, d]; off (0), it is exactly d. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_jitter(eventsource_t *es,
+                                                              int enabled);
+
+/* Reconnect when no byte (comments included) arrives for ms; 0 (default)
+ * waits for ever. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_read_timeout(eventsource_t *es, long ms);
+
+/* Give up a connection attempt not established within ms (default 30000; 0
+ * leaves libcurl's default). The failure counts as a network error. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_connect_timeout(eventsource_t *es, long ms);
+
+/* How many redirects (301, 302, 303, 307, 308; http and https only) one
+ * attempt follows (default 10; 0 follows none). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_redirects(eventsource_t *es, long n);
+
+/* Limits on one line and on one event's data, in bytes (defaults
+ * EVENTSOURCE_DEFAULT_MAX_LINE and EVENTSOURCE_DEFAULT_MAX_EVENT, 16 MiB
+ * each; 0 means no limit). An event over a limit is dropped: its listeners
+ * see an error notification with TOO_LARGE, the connection stays open and
+ * parsing resumes after the next blank line. */
+#define EVENTSOURCE_DEFAULT_MAX_LINE (16UL * 1024 * 1024)
+#define EVENTSOURCE_DEFAULT_MAX_EVENT (16UL * 1024 * 1024)
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_line(eventsource_t *es, size_t bytes);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_event(eventsource_t *es, size_t bytes);
+
+/* Called on the loop thread before every connection attempt, the first
+ * included. It may change headers, method and body (a fresh Authorization
+ * token, say). Returning non-zero fails the source: CLOSED, error CALLBACK. */
+typedef int (*eventsource_prepare_fn)(eventsource_t *es, unsigned attempt,
+                                      void *userdata);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
+                                 void *userdata);
+
+/* The reconnection policy hook, called on the loop thread when a connection
+ * ends or fails, before the error notification. why is NETWORK, EOF,
+ * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE or REDIRECT; http_status the status
+ * (0 when none); attempt counts consecutive failures (1 for the first).
+ * *reconnect and *delay_ms hold the default decision (the spec's: reconnect
+ * after NETWORK, EOF and READ_TIMEOUT; stop otherwise) and may be changed.
+ * Stopping makes the source CLOSED; its error notification carries why. */
+typedef void (*eventsource_policy_fn)(eventsource_t *es, eventsource_error_t why,
+                                      long http_status, unsigned attempt,
+                                      int *reconnect, long *delay_ms,
+                                      void *userdata);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_policy_callback(eventsource_t *es, eventsource_policy_fn fn,
+                                void *userdata);
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* readyState. Any thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_ready_state_t
+eventsource_ready_state(const eventsource_t *es);
+
+/* The URL given to eventsource_new() (borrowed, valid until free). Any thread. */
+EVENTSOURCE_EXPORT const char *eventsource_url(const eventsource_t *es);
+
+/* The current last event ID (borrowed; valid until the next event or free).
+ * len may be NULL. Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT const char *eventsource_last_event_id(const eventsource_t *es,
+                                                         size_t *len);
+
+/* The code, message and HTTP status of the last failure (OK, "" and 0 when
+ * none). The message lives in the handle: valid until the next failure.
+ * Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_last_error(const eventsource_t *es);
+EVENTSOURCE_EXPORT const char *eventsource_last_error_message(const eventsource_t *es);
+EVENTSOURCE_EXPORT long eventsource_last_http_status(const eventsource_t *es);
+
+/* ------------------------------------------------------------------------ */
+/* Running and closing                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Connects and runs the source on the calling thread until it is CLOSED,
+ * reconnecting as needed. Returns OK when closed by eventsource_close(), or
+ * the code that closed it (HTTP_STATUS, CONTENT_TYPE, REDIRECT, POLICY, ...).
+ * Errors also: INVALID_ARGUMENT, STATE (already running or closed), NOMEM,
+ * SYSTEM, CURL. Not from a callback. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_run(eventsource_t *es);
+
+/* Like eventsource_run() on a thread the library creates; returns at once.
+ * Listeners then run on that thread. eventsource_free() joins it.
+ * Errors: INVALID_ARGUMENT, STATE, NOMEM, SYSTEM (thread creation failed). */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_start(eventsource_t *es);
+
+/* Closes the source: readyState CLOSED, the connection and any pending
+ * reconnection dropped, and after it returns no listener of es is called
+ * again. Idempotent. Any thread (wakes the loop; from another thread it waits
+ * for a listener of es that is running to return); callback: yes. */
+EVENTSOURCE_EXPORT void eventsource_close(eventsource_t *es);
+
+/* Drops the current connection (or pending wait) and reconnects at once,
+ * without an error notification or backoff. The last event ID is kept.
+ * Errors: INVALID_ARGUMENT, CLOSED. Any thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_restart(eventsource_t *es);
+
+/* ------------------------------------------------------------------------ */
+/* Many sources on one thread                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A multi handle drives many sources through one libcurl multi handle on one
+ * thread. Opaque. Either let it wait itself (eventsource_multi_run() or
+ * eventsource_multi_poll()), or plug it into your own event loop with the
+ * socket and timer callbacks (see include/eventsource_poll.h,
+ * eventsource_libuv.h and eventsource_libevent.h). Do not mix the two. */
+typedef struct eventsource_multi eventsource_multi_t;
+
+/* Creates a multi handle. On failure *out is untouched.
+ * Errors: INVALID_ARGUMENT, NOMEM, CURL, SYSTEM. Any thread. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_new(eventsource_multi_t **out);
+
+/* Frees the multi handle. Sources still in it are removed (not closed, not
+ * freed: they remain the caller's). NULL does nothing. Loop thread; not from
+ * a callback. */
+EVENTSOURCE_EXPORT void eventsource_multi_free(eventsource_multi_t *m);
+
+/* Adds es, which starts connecting on the next step of the loop. A source
+ * belongs to at most one multi handle at a time.
+ * Errors: INVALID_ARGUMENT, STATE (es already in a multi, running, or
+ * CLOSED), NOMEM. Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_add(eventsource_multi_t *m,
+                                                             eventsource_t *es);
+
+/* Removes es: drops its connection without closing it (readyState stays as it
+ * was; adding it again reconnects). Errors: INVALID_ARGUMENT, NOT_FOUND.
+ * Loop thread; callback: yes (takes effect when the callback returns). */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m,
+                                                                eventsource_t *es);
+
+/* The number of sources in m that are not CLOSED. Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT size_t eventsource_multi_active(const eventsource_multi_t *m);
+
+/* Waits up to timeout_ms (0: do not wait, -1: until something happens) for
+ * network activity, timers or a wakeup, then does all the work that is ready.
+ * Errors: INVALID_ARGUMENT, STATE (socket callbacks set, or called from a
+ * callback), SYSTEM, CURL. Loop thread. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m,
+                                                              int timeout_ms);
+
+/* Runs eventsource_multi_poll() until no source in m is active (every one is
+ * CLOSED or removed). Errors as eventsource_multi_poll(). */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_run(eventsource_multi_t *m);
+
+/* Makes a waiting eventsource_multi_poll() return. Any thread. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m);
+
+/* --- Driving a multi handle from your own event loop --------------------- */
+
+#define EVENTSOURCE_POLL_IN 1     /* watch fd for reading */
+#define EVENTSOURCE_POLL_OUT 2    /* watch fd for writing */
+#define EVENTSOURCE_POLL_REMOVE 4 /* stop watching fd */
+
+/* Tells the application to watch fd for what (EVENTSOURCE_POLL_IN and/or
+ * _OUT), or to stop watching it (EVENTSOURCE_POLL_REMOVE). socketp is what
+ * the application stored with eventsource_multi_assign() for fd (NULL until
+ * then). Return 0; non-zero is an error (CALLBACK) for the affected transfer. */
+typedef int (*eventsource_socket_fn)(eventsource_multi_t *m, int fd, int what,
+                                     void *userdata, void *socketp);
+
+/* Tells the application to call eventsource_multi_timeout() once, in
+ * timeout_ms milliseconds (0: as soon as possible), replacing any earlier
+ * request; -1 cancels the timer. Return 0. */
+typedef int (*eventsource_timer_fn)(eventsource_multi_t *m, long timeout_ms,
+                                    void *userdata);
+
+/* Installs the callbacks (both, before the first source is added). The
+ * multi's own wakeup descriptor is announced through fn as well.
+ * Errors: INVALID_ARGUMENT, STATE (sources already added). Loop thread. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_set_socket_callback(eventsource_multi_t *m,
+                                      eventsource_socket_fn fn, void *userdata);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_set_timer_callback(eventsource_multi_t *m,
+                                     eventsource_timer_fn fn, void *userdata);
+
+/* Stores a pointer the socket callback gets back for fd. Errors:
+ * INVALID_ARGUMENT, NOT_FOUND (fd not watched). Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_assign(eventsource_multi_t *m, int fd, void *socketp);
+
+/* Reports that fd is ready for events (EVENTSOURCE_POLL_IN/_OUT; 0 if
+ * unknown) and does the work that follows. Errors: INVALID_ARGUMENT, CURL.
+ * Loop thread; not from a callback. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_socket_action(eventsource_multi_t *m, int fd, int events);
+
+/* Reports that the timer requested by the timer callback expired. Errors:
+ * INVALID_ARGUMENT, CURL. Loop thread; not from a callback. */
+EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVENTSOURCE_H */

@@ -1,0 +1,163 @@
+/*
+ * internal.h - the structures shared by source.c and multi.c (internal).
+ */
+#ifndef EVENTSOURCE_INTERNAL_H
+#define EVENTSOURCE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "eventsource.h"
+#include "eventsource_curl.h"
+#include "listeners.h"
+#include "parser.h"
+
+/* Where a source is in its life, as the loop sees it (readyState is derived
+ * from it and kept in an atomic for other threads). */
+typedef enum es_phase {
+  ES_IDLE = 0,     /* not in a multi, or added but not started yet */
+  ES_WAITING,      /* waiting for the reconnection deadline */
+  ES_TRANSFER,     /* a transfer is running (CONNECTING until validated) */
+  ES_OPEN,         /* the transfer was validated: 200 text/event-stream */
+  ES_DONE          /* CLOSED */
+} es_phase;
+
+/* Requests queued for the loop (bit flags in eventsource.ops). */
+#define ES_OP_START 1u
+#define ES_OP_CLOSE 2u
+#define ES_OP_RESTART 4u
+#define ES_OP_REMOVE 8u
+#define ES_OP_FREE 16u
+
+typedef struct es_header {
+  char *name;
+  char *value;
+} es_header;
+
+struct eventsource_event {
+  eventsource_kind_t kind;
+  const char *type;
+  size_t type_len;
+  const char *data;
+  size_t data_len;
+  const char *id;
+  size_t id_len;
+  eventsource_error_t error;
+  long http_status;
+  const char *message;
+  int will_reconnect;
+  long reconnect_ms;
+  int curl_code;
+};
+
+struct eventsource {
+  char *url;
+  void *userdata;
+
+  /* options */
+  char *method;
+  char *body;
+  size_t body_len;
+  es_header *headers;
+  size_t nheaders;
+  long retry_ms; /* the reconnection time (user, then retry: fields) */
+  long max_retry_ms;
+  long backoff_reset_ms;
+  int jitter;
+  long read_timeout_ms;
+  long connect_timeout_ms;
+  long max_redirects;
+  size_t max_line, max_event;
+  eventsource_prepare_fn prepare_fn;
+  void *prepare_ud;
+  eventsource_policy_fn policy_fn;
+  void *policy_ud;
+  eventsource_curl_fn curl_fn;
+  void *curl_ud;
+
+  es_listeners listeners;
+  es_parser *parser;
+
+  /* state */
+  _Atomic int ready_state;
+  _Atomic int closed;       /* set first by eventsource_close() */
+  es_phase phase;
+  unsigned attempt;          /* consecutive failures */
+  uint64_t opened_at;        /* ms, when the last connection opened */
+  uint64_t deadline;         /* reconnection or read-timeout deadline, ms */
+  _Atomic uint64_t last_activity; /* ms of the last byte received */
+  size_t heap_index;         /* position in the multi's deadline heap, or SIZE_MAX */
+  eventsource_error_t close_reason;
+  int user_closed;
+  int counted_active;        /* counted in multi->nactive */
+
+  /* the transfer */
+  CURL *easy;
+  struct curl_slist *slist;
+  long resp_status;          /* status of the response being received */
+  int resp_type_ok;          /* its Content-Type is text/event-stream */
+  int resp_has_location;
+  eventsource_error_t pending_fail; /* set by a callback that aborted the transfer */
+  long pending_status;
+  int in_multi_curl;         /* easy added to the curl multi */
+
+  /* last failure */
+  eventsource_error_t last_error;
+  long last_status;
+  int last_curl_code;
+  char last_msg[256];
+  char curl_errbuf[CURL_ERROR_SIZE];
+
+  /* the loop */
+  eventsource_multi_t *multi;
+  eventsource_t *next, *prev;  /* in multi->sources */
+  _Atomic unsigned ops;       /* ES_OP_*: requests waiting for the loop */
+  int queued;                  /* in multi->pending (under multi->lock) */
+  eventsource_t *pending_next;
+  int in_callback;             /* depth of user callbacks on the loop thread */
+  int free_deferred;
+  pthread_mutex_t cb_lock;     /* held by the loop thread while it calls listeners */
+
+  /* eventsource_run() / eventsource_start() */
+  eventsource_multi_t *own_multi;
+  pthread_t thread;
+  int thread_started;
+  int running;
+};
+
+/* ---- source.c, for multi.c ---- */
+/* Starts a connection attempt now. Returns OK or the failure (already
+ * reported and handled: the source is DONE or WAITING). */
+void es_source_connect(eventsource_t *es);
+/* The transfer ended with result (CURLMsg done). */
+void es_source_transfer_done(eventsource_t *es, CURLcode result);
+/* The read timeout fired: the transfer was removed from the curl multi. */
+void es_source_read_timeout(eventsource_t *es);
+/* Drops the transfer (removing it from the curl multi). */
+void es_source_drop_transfer(eventsource_t *es);
+/* Frees everything. The source must not be in a multi. */
+void es_source_destroy(eventsource_t *es);
+uint64_t es_now_ms(void);
+/* Applies a queued close (outside any libcurl callback). */
+void es_source_apply_close(eventsource_t *es);
+/* Applies a queued restart: drop and reconnect now, no error, no backoff. */
+void es_source_apply_restart(eventsource_t *es);
+
+/* ---- multi.c, for source.c ---- */
+/* Queues ops for the loop and wakes it when called from another thread. */
+void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops);
+/* Sets es->deadline (0: none) and updates the heap. */
+void es_multi_set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at);
+int es_multi_add_easy(eventsource_multi_t *m, eventsource_t *es);
+void es_multi_remove_easy(eventsource_multi_t *m, eventsource_t *es);
+int es_multi_on_loop_thread(const eventsource_multi_t *m);
+/* Counts the source as no longer active. */
+void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es);
+/* Is the loop inside a step (libcurl or user callbacks may be on the stack)? */
+int es_multi_in_step(const eventsource_multi_t *m);
+uint32_t es_multi_random(eventsource_multi_t *m);
+
+#endif

@@ -1,0 +1,666 @@
+/*
+ * multi.c - the loop: many sources on one libcurl multi handle.
+ *
+ * libcurl's multi_socket interface tells us which descriptors to watch; we
+ * either watch them ourselves with epoll (eventsource_multi_poll/run) or pass
+ * them to the application's event loop (socket and timer callbacks). Besides
+ * libcurl's own timer, each source may have one deadline (its reconnection
+ * time or its read timeout), kept in a binary min-heap, so the work per event
+ * and per timer does not grow with the number of sources. Requests from
+ * other threads and from inside callbacks (close, restart, add, remove,
+ * free) are queued and applied between libcurl calls; an eventfd wakes the
+ * loop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "policy.h"
+
+#define NO_DEADLINE UINT64_MAX
+
+struct eventsource_multi {
+  CURLM *cm;
+  int epfd;
+  int wakefd;
+  _Atomic int wake_pending;
+
+  eventsource_socket_fn sock_fn;
+  void *sock_ud;
+  eventsource_timer_fn timer_fn;
+  void *timer_ud;
+  void *wake_socketp;
+  uint64_t announced;   /* absolute deadline last given to timer_fn */
+  int timer_armed;
+
+  eventsource_t **heap;
+  size_t heap_n, heap_cap;
+
+  eventsource_t *sources; /* doubly linked */
+  size_t nsources, nactive;
+
+  pthread_mutex_t lock;   /* guards the pending list */
+  eventsource_t *pending, *pending_tail;
+
+  pthread_t loop_thread;
+  _Atomic int loop_thread_set;
+  int in_step;
+  uint64_t rnd;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Deadline heap                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void heap_swap(eventsource_multi_t *m, size_t a, size_t b) {
+  eventsource_t *t = m->heap[a];
+  m->heap[a] = m->heap[b];
+  m->heap[b] = t;
+  m->heap[a]->heap_index = a;
+  m->heap[b]->heap_index = b;
+}
+
+static void heap_up(eventsource_multi_t *m, size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (m->heap[p]->deadline <= m->heap[i]->deadline)
+      break;
+    heap_swap(m, i, p);
+    i = p;
+  }
+}
+
+static void heap_down(eventsource_multi_t *m, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, s = i;
+    if (l < m->heap_n && m->heap[l]->deadline < m->heap[s]->deadline)
+      s = l;
+    if (r < m->heap_n && m->heap[r]->deadline < m->heap[s]->deadline)
+      s = r;
+    if (s == i)
+      break;
+    heap_swap(m, i, s);
+    i = s;
+  }
+}
+
+static void heap_remove(eventsource_multi_t *m, eventsource_t *es) {
+  size_t i = es->heap_index;
+  if (i == SIZE_MAX)
+    return;
+  es->heap_index = SIZE_MAX;
+  m->heap_n--;
+  if (i == m->heap_n)
+    return;
+  m->heap[i] = m->heap[m->heap_n];
+  m->heap[i]->heap_index = i;
+  heap_up(m, i);
+  heap_down(m, m->heap[i]->heap_index);
+}
+
+void es_multi_set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
+  if (!m)
+    return;
+  if (at == 0) {
+    heap_remove(m, es);
+    es->deadline = 0;
+    return;
+  }
+  es->deadline = at;
+  if (es->heap_index != SIZE_MAX) {
+    heap_up(m, es->heap_index);
+    heap_down(m, es->heap_index);
+    return;
+  }
+  /* The heap has room for every source (reserved in eventsource_multi_add),
+   * so inserting never allocates and never fails. */
+  es->heap_index = m->heap_n;
+  m->heap[m->heap_n++] = es;
+  heap_up(m, es->heap_index);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Wakeup and pending requests                                              */
+/* ------------------------------------------------------------------------ */
+
+int es_multi_on_loop_thread(const eventsource_multi_t *m) {
+  return atomic_load(&((eventsource_multi_t *)(uintptr_t)m)->loop_thread_set) &&
+         pthread_equal(m->loop_thread, pthread_self());
+}
+
+int es_multi_in_step(const eventsource_multi_t *m) {
+  return m->in_step && es_multi_on_loop_thread(m);
+}
+
+uint32_t es_multi_random(eventsource_multi_t *m) { return es_random_next(&m->rnd); }
+
+eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m) {
+  if (!m)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (atomic_exchange(&m->wake_pending, 1))
+    return EVENTSOURCE_OK; /* a wakeup is already on its way */
+  uint64_t one = 1;
+  ssize_t n;
+  do
+    n = write(m->wakefd, &one, sizeof one);
+  while (n < 0 && errno == EINTR);
+  /* EAGAIN means the counter is already non-zero: the loop will wake. */
+  return n < 0 && errno != EAGAIN ? EVENTSOURCE_ERR_SYSTEM : EVENTSOURCE_OK;
+}
+
+static void drain_wakeup(eventsource_multi_t *m) {
+  uint64_t v;
+  atomic_store(&m->wake_pending, 0);
+  while (read(m->wakefd, &v, sizeof v) < 0 && errno == EINTR)
+    ;
+}
+
+void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops) {
+  pthread_mutex_lock(&m->lock);
+  atomic_fetch_or(&es->ops, ops);
+  if (!es->queued) {
+    es->queued = 1;
+    es->pending_next = NULL;
+    if (m->pending_tail)
+      m->pending_tail->pending_next = es;
+    else
+      m->pending = es;
+    m->pending_tail = es;
+  }
+  pthread_mutex_unlock(&m->lock);
+  /* Inside a step the loop looks at the queue before it waits again. */
+  if (!es_multi_in_step(m))
+    eventsource_multi_wakeup(m);
+}
+
+static void unqueue(eventsource_multi_t *m, eventsource_t *es) {
+  pthread_mutex_lock(&m->lock);
+  if (es->queued) {
+    eventsource_t **pp = &m->pending, *prev = NULL;
+    while (*pp && *pp != es) {
+      prev = *pp;
+      pp = &(*pp)->pending_next;
+    }
+    if (*pp) {
+      *pp = es->pending_next;
+      if (m->pending_tail == es)
+        m->pending_tail = prev;
+    }
+    es->queued = 0;
+  }
+  atomic_store(&es->ops, 0);
+  pthread_mutex_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Membership                                                               */
+/* ------------------------------------------------------------------------ */
+
+void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es) {
+  if (es->counted_active) {
+    es->counted_active = 0;
+    m->nactive--;
+  }
+}
+
+/* Takes es out of m at once (outside libcurl callbacks). */
+static void detach(eventsource_multi_t *m, eventsource_t *es) {
+  unqueue(m, es);
+  es_source_drop_transfer(es);
+  heap_remove(m, es);
+  es_multi_source_closed(m, es);
+  if (es->prev)
+    es->prev->next = es->next;
+  else
+    m->sources = es->next;
+  if (es->next)
+    es->next->prev = es->prev;
+  es->next = es->prev = NULL;
+  m->nsources--;
+  es->multi = NULL;
+  if (es->phase != ES_DONE)
+    es->phase = ES_IDLE;
+}
+
+eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t *es) {
+  if (!m || !es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (es->multi || atomic_load(&es->closed) || es->phase == ES_DONE)
+    return EVENTSOURCE_ERR_STATE;
+  if (m->nsources + 1 > m->heap_cap) {
+    size_t cap = m->heap_cap ? m->heap_cap * 2 : 16;
+    eventsource_t **h = es_realloc(m->heap, cap * sizeof *h);
+    if (!h)
+      return EVENTSOURCE_ERR_NOMEM;
+    m->heap = h;
+    m->heap_cap = cap;
+  }
+  es->multi = m;
+  es->prev = NULL;
+  es->next = m->sources;
+  if (m->sources)
+    m->sources->prev = es;
+  m->sources = es;
+  m->nsources++;
+  m->nactive++;
+  es->counted_active = 1;
+  es->phase = ES_IDLE;
+  es->heap_index = SIZE_MAX;
+  es_multi_queue(m, es, ES_OP_START);
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m, eventsource_t *es) {
+  if (!m || !es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (es->multi != m)
+    return EVENTSOURCE_ERR_NOT_FOUND;
+  if (es_multi_in_step(m)) {
+    es_multi_queue(m, es, ES_OP_REMOVE);
+    return EVENTSOURCE_OK;
+  }
+  detach(m, es);
+  return EVENTSOURCE_OK;
+}
+
+size_t eventsource_multi_active(const eventsource_multi_t *m) {
+  return m ? m->nactive : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* libcurl's socket callback                                                */
+/* ------------------------------------------------------------------------ */
+
+static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+                   void *socketp) {
+  eventsource_multi_t *m = userp;
+  (void)easy;
+  if (m->sock_fn) {
+    int w = what == CURL_POLL_REMOVE ? EVENTSOURCE_POLL_REMOVE
+                                     : ((what & CURL_POLL_IN) ? EVENTSOURCE_POLL_IN : 0) |
+                                           ((what & CURL_POLL_OUT) ? EVENTSOURCE_POLL_OUT : 0);
+    return m->sock_fn(m, (int)s, w, m->sock_ud, socketp) ? -1 : 0;
+  }
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL); /* may already be closed */
+    return 0;
+  }
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  ev.data.fd = s;
+  if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
+      (errno != ENOENT || epoll_ctl(m->epfd, EPOLL_CTL_ADD, s, &ev) != 0))
+    return -1;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Creating and freeing                                                     */
+/* ------------------------------------------------------------------------ */
+
+eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
+  if (!out)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return EVENTSOURCE_ERR_CURL;
+  eventsource_multi_t *m = es_calloc(1, sizeof *m);
+  if (!m) {
+    curl_global_cleanup();
+    return EVENTSOURCE_ERR_NOMEM;
+  }
+  eventsource_error_t rc = EVENTSOURCE_ERR_SYSTEM;
+  m->epfd = -1;
+  m->wakefd = -1;
+  if (pthread_mutex_init(&m->lock, NULL) != 0)
+    goto fail_mutex;
+  m->epfd = epoll_create1(EPOLL_CLOEXEC);
+  m->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (m->epfd < 0 || m->wakefd < 0)
+    goto fail;
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.fd = m->wakefd;
+  if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wakefd, &ev) != 0)
+    goto fail;
+  m->cm = curl_multi_init();
+  if (!m->cm) {
+    rc = EVENTSOURCE_ERR_CURL;
+    goto fail;
+  }
+  if (curl_multi_setopt(m->cm, CURLMOPT_SOCKETFUNCTION, sock_cb) != CURLM_OK ||
+      curl_multi_setopt(m->cm, CURLMOPT_SOCKETDATA, (void *)m) != CURLM_OK) {
+    rc = EVENTSOURCE_ERR_CURL;
+    goto fail;
+  }
+  m->rnd = es_now_ms() ^ (uint64_t)(uintptr_t)m ^ ((uint64_t)getpid() << 32);
+  m->announced = NO_DEADLINE;
+  *out = m;
+  return EVENTSOURCE_OK;
+fail:
+  if (m->cm)
+    curl_multi_cleanup(m->cm);
+  if (m->epfd >= 0)
+    close(m->epfd);
+  if (m->wakefd >= 0)
+    close(m->wakefd);
+  pthread_mutex_destroy(&m->lock);
+fail_mutex:
+  es_free(m);
+  curl_global_cleanup();
+  return rc;
+}
+
+void eventsource_multi_free(eventsource_multi_t *m) {
+  if (!m)
+    return;
+  while (m->sources)
+    detach(m, m->sources);
+  if (m->sock_fn)
+    m->sock_fn(m, m->wakefd, EVENTSOURCE_POLL_REMOVE, m->sock_ud, m->wake_socketp);
+  curl_multi_cleanup(m->cm);
+  close(m->epfd);
+  close(m->wakefd);
+  pthread_mutex_destroy(&m->lock);
+  es_free(m->heap);
+  es_free(m);
+  curl_global_cleanup();
+}
+
+/* ------------------------------------------------------------------------ */
+/* The step                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void begin_step(eventsource_multi_t *m) {
+  m->loop_thread = pthread_self();
+  atomic_store(&m->loop_thread_set, 1);
+  m->in_step = 1;
+}
+
+/* Transfers that libcurl finished. */
+static void process_done(eventsource_multi_t *m) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(m->cm, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    CURL *easy = msg->easy_handle;
+    CURLcode result = msg->data.result;
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    eventsource_t *es = (eventsource_t *)(void *)priv;
+    if (es && es->multi == m)
+      es_source_transfer_done(es, result);
+  }
+}
+
+static void process_pending(eventsource_multi_t *m) {
+  for (;;) {
+    pthread_mutex_lock(&m->lock);
+    eventsource_t *list = m->pending;
+    m->pending = m->pending_tail = NULL;
+    for (eventsource_t *e = list; e; e = e->pending_next)
+      e->queued = 0;
+    pthread_mutex_unlock(&m->lock);
+    if (!list)
+      return;
+    while (list) {
+      eventsource_t *es = list;
+      list = es->pending_next;
+      es->pending_next = NULL;
+      unsigned ops = atomic_exchange(&es->ops, 0);
+      if (es->multi != m)
+        continue;
+      if (ops & ES_OP_FREE) {
+        detach(m, es);
+        es_source_destroy(es);
+        continue;
+      }
+      if (ops & ES_OP_REMOVE) {
+        detach(m, es);
+        continue;
+      }
+      if ((ops & ES_OP_CLOSE) || atomic_load(&es->closed))
+        es_source_apply_close(es);
+      else if (ops & ES_OP_RESTART)
+        es_source_apply_restart(es);
+      else if ((ops & ES_OP_START) && es->phase == ES_IDLE)
+        es_source_connect(es);
+    }
+  }
+}
+
+/* Sources whose deadline has passed: reconnect, or check the read timeout. */
+static void process_deadlines(eventsource_multi_t *m) {
+  uint64_t now = es_now_ms();
+  while (m->heap_n && m->heap[0]->deadline <= now) {
+    eventsource_t *es = m->heap[0];
+    if (es->phase == ES_WAITING) {
+      heap_remove(m, es);
+      es_source_connect(es);
+    } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
+               es->read_timeout_ms > 0) {
+      uint64_t due = atomic_load(&es->last_activity) + (uint64_t)es->read_timeout_ms;
+      if (due > now)
+        es_multi_set_deadline(m, es, due); /* data came in meanwhile */
+      else
+        es_source_read_timeout(es);
+    } else {
+      heap_remove(m, es);
+    }
+  }
+}
+
+/* The earliest of libcurl's timer and our deadlines, absolute ms. */
+static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
+  uint64_t at = NO_DEADLINE;
+  long ct = -1;
+  if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct >= 0)
+    at = now + (uint64_t)ct;
+  if (m->heap_n && m->heap[0]->deadline < at)
+    at = m->heap[0]->deadline;
+  return at;
+}
+
+static int has_pending(eventsource_multi_t *m) {
+  pthread_mutex_lock(&m->lock);
+  int r = m->pending != NULL;
+  pthread_mutex_unlock(&m->lock);
+  return r;
+}
+
+/* After libcurl did its work: completions, queued requests, deadlines. */
+static void settle(eventsource_multi_t *m) {
+  do {
+    process_done(m);
+    process_pending(m);
+    process_deadlines(m);
+    process_done(m);
+  } while (has_pending(m));
+}
+
+/* Tells the application's timer callback about a changed deadline. */
+static void announce_timer(eventsource_multi_t *m) {
+  if (!m->timer_fn)
+    return;
+  uint64_t now = es_now_ms();
+  uint64_t at = next_deadline(m, now);
+  if (at == NO_DEADLINE) {
+    if (m->timer_armed) {
+      m->timer_armed = 0;
+      m->announced = NO_DEADLINE;
+      m->timer_fn(m, -1, m->timer_ud);
+    }
+    return;
+  }
+  if (m->timer_armed && at == m->announced)
+    return;
+  m->announced = at;
+  m->timer_armed = 1;
+  long ms = at <= now ? 0 : (long)(at - now);
+  m->timer_fn(m, ms, m->timer_ud);
+}
+
+static void end_step(eventsource_multi_t *m) {
+  settle(m);
+  m->in_step = 0;
+  announce_timer(m);
+}
+
+eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_ms) {
+  if (!m)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (m->sock_fn || m->timer_fn || m->in_step)
+    return EVENTSOURCE_ERR_STATE;
+  begin_step(m);
+  settle(m);
+  uint64_t now = es_now_ms();
+  uint64_t at = next_deadline(m, now);
+  int wait;
+  if (has_pending(m))
+    wait = 0;
+  else if (at == NO_DEADLINE)
+    wait = timeout_ms;
+  else {
+    uint64_t d = at <= now ? 0 : at - now;
+    if (d > INT32_MAX)
+      d = INT32_MAX;
+    wait = timeout_ms >= 0 && (uint64_t)timeout_ms < d ? timeout_ms : (int)d;
+  }
+  struct epoll_event evs[64];
+  int n = epoll_wait(m->epfd, evs, 64, wait);
+  eventsource_error_t rc = EVENTSOURCE_OK;
+  if (n < 0 && errno != EINTR)
+    rc = EVENTSOURCE_ERR_SYSTEM;
+  int running;
+  for (int i = 0; i < n; i++) {
+    int fd = evs[i].data.fd;
+    if (fd == m->wakefd) {
+      drain_wakeup(m);
+      continue;
+    }
+    int flags = 0;
+    if (evs[i].events & (EPOLLIN | EPOLLHUP))
+      flags |= CURL_CSELECT_IN;
+    if (evs[i].events & EPOLLOUT)
+      flags |= CURL_CSELECT_OUT;
+    if (evs[i].events & EPOLLERR)
+      flags |= CURL_CSELECT_ERR;
+    if (curl_multi_socket_action(m->cm, fd, flags, &running) != CURLM_OK)
+      rc = EVENTSOURCE_ERR_CURL;
+  }
+  long ct = -1;
+  if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct == 0)
+    if (curl_multi_socket_action(m->cm, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+      rc = EVENTSOURCE_ERR_CURL;
+  end_step(m);
+  return rc;
+}
+
+eventsource_error_t eventsource_multi_run(eventsource_multi_t *m) {
+  if (!m)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  while (m->nactive > 0 || has_pending(m)) {
+    eventsource_error_t rc = eventsource_multi_poll(m, -1);
+    if (rc)
+      return rc;
+  }
+  return EVENTSOURCE_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Driving from the application's loop                                       */
+/* ------------------------------------------------------------------------ */
+
+eventsource_error_t eventsource_multi_set_socket_callback(eventsource_multi_t *m,
+                                                          eventsource_socket_fn fn,
+                                                          void *userdata) {
+  if (!m || !fn)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (m->nsources || m->sock_fn)
+    return EVENTSOURCE_ERR_STATE;
+  m->sock_fn = fn;
+  m->sock_ud = userdata;
+  if (fn(m, m->wakefd, EVENTSOURCE_POLL_IN, userdata, NULL) != 0) {
+    m->sock_fn = NULL;
+    return EVENTSOURCE_ERR_CALLBACK;
+  }
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_multi_set_timer_callback(eventsource_multi_t *m,
+                                                         eventsource_timer_fn fn,
+                                                         void *userdata) {
+  if (!m || !fn)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (m->nsources)
+    return EVENTSOURCE_ERR_STATE;
+  m->timer_fn = fn;
+  m->timer_ud = userdata;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_multi_assign(eventsource_multi_t *m, int fd,
+                                             void *socketp) {
+  if (!m || fd < 0)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (fd == m->wakefd) {
+    m->wake_socketp = socketp;
+    return EVENTSOURCE_OK;
+  }
+  return curl_multi_assign(m->cm, fd, socketp) == CURLM_OK ? EVENTSOURCE_OK
+                                                           : EVENTSOURCE_ERR_NOT_FOUND;
+}
+
+eventsource_error_t eventsource_multi_socket_action(eventsource_multi_t *m, int fd,
+                                                    int events) {
+  if (!m || fd < 0 || m->in_step)
+    return m && m->in_step ? EVENTSOURCE_ERR_STATE : EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  begin_step(m);
+  eventsource_error_t rc = EVENTSOURCE_OK;
+  if (fd == m->wakefd) {
+    drain_wakeup(m);
+  } else {
+    int flags = ((events & EVENTSOURCE_POLL_IN) ? CURL_CSELECT_IN : 0) |
+                ((events & EVENTSOURCE_POLL_OUT) ? CURL_CSELECT_OUT : 0);
+    int running;
+    if (curl_multi_socket_action(m->cm, fd, flags, &running) != CURLM_OK)
+      rc = EVENTSOURCE_ERR_CURL;
+  }
+  end_step(m);
+  return rc;
+}
+
+eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m) {
+  if (!m)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (m->in_step)
+    return EVENTSOURCE_ERR_STATE;
+  begin_step(m);
+  m->timer_armed = 0;
+  int running;
+  eventsource_error_t rc = EVENTSOURCE_OK;
+  if (curl_multi_socket_action(m->cm, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+    rc = EVENTSOURCE_ERR_CURL;
+  end_step(m);
+  return rc;
+}
+
+int es_multi_add_easy(eventsource_multi_t *m, eventsource_t *es) {
+  if (curl_multi_add_handle(m->cm, es->easy) != CURLM_OK)
+    return -1;
+  es->in_multi_curl = 1;
+  return 0;
+}
+
+void es_multi_remove_easy(eventsource_multi_t *m, eventsource_t *es) {
+  curl_multi_remove_handle(m->cm, es->easy);
+  es->in_multi_curl = 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * parser.h - the incremental text/event-stream parser (internal).
+ *
+ * Implements WHATWG HTML 9.2.5 "Parsing an event stream" and 9.2.6
+ * "Interpreting an event stream" for one source: bytes in (any chunking),
+ * callbacks out. No I/O, no curl. Buffers grow as needed and are reused, so
+ * a warm parser does not allocate per event.
+ */
+#ifndef EVENTSOURCE_PARSER_H
+#define EVENTSOURCE_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eventsource.h"
+
+/* Callbacks. Each returns 0 to go on; non-zero stops es_parser_feed() at once
+ * (it returns ES_PARSER_STOPPED; the rest of that chunk is not parsed: the
+ * owner is closing or restarting and will call es_parser_reset()). Every
+ * string is valid UTF-8 and NUL-terminated; data may contain U+0000. Pointers
+ * are valid until the callback returns. Any callback may be NULL. */
+typedef struct es_parser_callbacks {
+  /* A dispatched event: type is the event: field or "message"; id is the
+   * source's last event ID string after this block's id: fields. */
+  int (*on_event)(void *ctx, const char *type, size_t type_len,
+                  const char *data, size_t data_len, const char *id,
+                  size_t id_len);
+  /* A retry: field with only ASCII digits; ms saturates at UINT64_MAX. */
+  int (*on_retry)(void *ctx, uint64_t ms);
+  /* A comment line: the text after the ':' (leading space kept). */
+  int (*on_comment)(void *ctx, const char *text, size_t len);
+  /* A line or event went over a limit: the event was dropped and the parser
+   * skips to the end of the next blank line. code is EVENTSOURCE_ERR_TOO_LARGE. */
+  int (*on_error)(void *ctx, eventsource_error_t code, const char *message);
+} es_parser_callbacks;
+
+typedef struct es_parser es_parser;
+
+/* Result of es_parser_feed(). */
+#define ES_PARSER_OK 0
+#define ES_PARSER_STOPPED 1 /* a callback returned non-zero */
+#define ES_PARSER_NOMEM 2   /* allocation failed; the parser must be reset */
+
+/* Creates a parser (NULL when out of memory). max_line and max_event are the
+ * limits in bytes (0: none). cb is copied. */
+es_parser *es_parser_new(const es_parser_callbacks *cb, void *ctx,
+                         size_t max_line, size_t max_event);
+void es_parser_free(es_parser *p);
+
+/* Changes the limits (for the next line / event). */
+void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event);
+
+/* Starts a new stream (a new connection): discards any partial line and
+ * incomplete event (and its uncommitted id), expects a BOM again, and resets
+ * the UTF-8 decoder. Keeps the last event ID string. Keeps its buffers. */
+void es_parser_reset(es_parser *p);
+
+/* Feeds len bytes of the stream. Returns ES_PARSER_OK, ES_PARSER_STOPPED or
+ * ES_PARSER_NOMEM. */
+int es_parser_feed(es_parser *p, const char *buf, size_t len);
+
+/* End of stream: equivalent to es_parser_reset() (the spec discards the
+ * incomplete event at end of file). */
+void es_parser_finish(es_parser *p);
+
+/* The last event ID string (committed at dispatch, i.e. at each blank line),
+ * NUL-terminated, never contains U+0000; len may be NULL. */
+const char *es_parser_last_event_id(const es_parser *p, size_t *len);
+
+/* Sets the last event ID string (the initial one, or a restore). Returns 0, or
+ * -1 when out of memory (unchanged). */
+int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len);
+
+#endif

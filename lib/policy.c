@@ -1,0 +1,33 @@
+/* policy.c - reconnection delays. */
+#include "policy.h"
+
+long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
+                      uint32_t rnd) {
+  if (base < 0)
+    base = 0;
+  if (max < 0)
+    max = 0;
+  long d = base < max ? base : max;
+  /* Doubling stops at max; no overflow since d <= max before each step. */
+  for (unsigned i = 1; i < attempt && d < max; i++)
+    d = d > max / 2 ? max : d * 2;
+  if (jitter && d > 1) {
+    long half = d / 2;
+    long span = d - half; /* draw from [half, d] */
+    d = half + (long)(rnd % (uint32_t)(span + 1));
+  }
+  return d;
+}
+
+long es_retry_capped(uint64_t ms, long max) {
+  return ms > (uint64_t)max ? max : (long)ms;
+}
+
+uint32_t es_random_next(uint64_t *state) {
+  uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return (uint32_t)(x >> 32);
+}

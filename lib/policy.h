@@ -1,0 +1,24 @@
+/*
+ * policy.h - the reconnection delay as pure functions (internal).
+ *
+ * The random source is passed in, so tests can check exact values.
+ */
+#ifndef EVENTSOURCE_POLICY_H
+#define EVENTSOURCE_POLICY_H
+
+#include <stdint.h>
+
+/* The delay before reconnection attempt number `attempt` (1 for the first
+ * after a failure): base * 2^(attempt-1), capped at max, then with jitter
+ * drawn uniformly from [d/2, d] using rnd (any 32-bit value) when jitter is
+ * set. base and max are ms (>= 0). */
+long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
+                      uint32_t rnd);
+
+/* The retry: value to use: the server's ms capped at max. */
+long es_retry_capped(uint64_t ms, long max);
+
+/* A 32-bit random number from a xorshift state (seeded by the caller). */
+uint32_t es_random_next(uint64_t *state);
+
+#endif

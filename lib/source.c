@@ -1,0 +1,1148 @@
+/*
+ * source.c - the EventSource handle: options, listeners, the connection's
+ * state machine (WHATWG HTML 9.2.2-9.2.4) and its libcurl easy transfer.
+ *
+ * Flow: multi.c starts a transfer (es_source_connect); libcurl's header
+ * callback validates the response and announces the connection; the write
+ * callback feeds the parser, whose callbacks dispatch events; when the
+ * transfer ends multi.c calls es_source_transfer_done, which decides, with
+ * the policy, between reestablishing the connection and failing it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "policy.h"
+
+/* The most a delay option may be (24 h): keeps the arithmetic in range. */
+#define ES_MAX_DELAY_MS (24L * 3600 * 1000)
+
+uint64_t es_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_error(eventsource_t *es, eventsource_error_t code, long status,
+                      int curl_code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void set_error(eventsource_t *es, eventsource_error_t code, long status,
+                      int curl_code, const char *fmt, ...) {
+  es->last_error = code;
+  es->last_status = status;
+  es->last_curl_code = curl_code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
+  va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int is_closed(const eventsource_t *es) {
+  return atomic_load(&es->closed) != 0;
+}
+
+/* Everything that calls user code goes through here: the callback depth
+ * lets eventsource_free() and eventsource_close() know they are inside one. */
+static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
+  if (is_closed(es))
+    return;
+  es->in_callback++;
+  es_listeners_dispatch(&es->listeners, es, ev, is_closed);
+  es->in_callback--;
+}
+
+static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
+  eventsource_event_t ev = {0};
+  ev.kind = EVENTSOURCE_KIND_ERROR;
+  ev.type = "error";
+  ev.type_len = 5;
+  ev.data = "";
+  ev.id = es_parser_last_event_id(es->parser, &ev.id_len);
+  ev.error = es->last_error;
+  ev.http_status = es->last_status;
+  ev.message = es->last_msg;
+  ev.will_reconnect = will_reconnect;
+  ev.reconnect_ms = will_reconnect ? delay : -1;
+  ev.curl_code = es->last_curl_code;
+  dispatch(es, &ev);
+}
+
+static void set_ready_state(eventsource_t *es, eventsource_ready_state_t s) {
+  atomic_store(&es->ready_state, (int)s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parser callbacks                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Non-zero stops the parser: the source was closed or restarted from a
+ * listener, so the rest of the chunk belongs to nobody. */
+static int stop_parsing(eventsource_t *es) {
+  return is_closed(es) || (es->ops & (ES_OP_RESTART | ES_OP_CLOSE)) ||
+         es->phase != ES_OPEN;
+}
+
+static int on_event(void *ctx, const char *type, size_t type_len,
+                    const char *data, size_t data_len, const char *id,
+                    size_t id_len) {
+  eventsource_t *es = ctx;
+  eventsource_event_t ev = {0};
+  ev.kind = EVENTSOURCE_KIND_MESSAGE;
+  ev.type = type;
+  ev.type_len = type_len;
+  ev.data = data;
+  ev.data_len = data_len;
+  ev.id = id;
+  ev.id_len = id_len;
+  ev.message = "";
+  ev.reconnect_ms = -1;
+  dispatch(es, &ev);
+  return stop_parsing(es);
+}
+
+static int on_retry(void *ctx, uint64_t ms) {
+  eventsource_t *es = ctx;
+  es->retry_ms = es_retry_capped(ms, es->max_retry_ms);
+  return 0;
+}
+
+static int on_comment(void *ctx, const char *text, size_t len) {
+  eventsource_t *es = ctx;
+  eventsource_event_t ev = {0};
+  ev.kind = EVENTSOURCE_KIND_COMMENT;
+  ev.type = "comment";
+  ev.type_len = 7;
+  ev.data = text;
+  ev.data_len = len;
+  ev.id = es_parser_last_event_id(es->parser, &ev.id_len);
+  ev.message = "";
+  ev.reconnect_ms = -1;
+  dispatch(es, &ev);
+  return stop_parsing(es);
+}
+
+static int on_parse_error(void *ctx, eventsource_error_t code,
+                          const char *message) {
+  eventsource_t *es = ctx;
+  set_error(es, code, 0, 0, "%s", message);
+  notify_error(es, 0, -1);
+  return stop_parsing(es);
+}
+
+static const es_parser_callbacks parser_cbs = {on_event, on_retry, on_comment,
+                                               on_parse_error};
+
+/* ------------------------------------------------------------------------ */
+/* Creating and options                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* An absolute http(s) URL with a host, without bytes that could split the
+ * request line. libcurl does the full parsing when it connects. */
+static int url_ok(const char *url) {
+  size_t skip;
+  if (strncasecmp(url, "http://", 7) == 0)
+    skip = 7;
+  else if (strncasecmp(url, "https://", 8) == 0)
+    skip = 8;
+  else
+    return 0;
+  if (url[skip] == '\0' || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')
+    return 0;
+  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f)
+      return 0;
+  return 1;
+}
+
+/* curl_global_init() is reference counted, and thread-safe in the libcurl
+ * versions we build against (7.84 and later); each source holds one reference. */
+static int curl_global_ready(void) {
+  return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
+  if (!out || !url)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (!url_ok(url))
+    return EVENTSOURCE_ERR_URL;
+  if (!curl_global_ready())
+    return EVENTSOURCE_ERR_CURL;
+  eventsource_t *es = es_calloc(1, sizeof *es);
+  if (!es) {
+    curl_global_cleanup();
+    return EVENTSOURCE_ERR_NOMEM;
+  }
+  es->url = es_strdup(url);
+  es->method = es_strdup("GET");
+  es->parser = es_parser_new(&parser_cbs, es, EVENTSOURCE_DEFAULT_MAX_LINE,
+                             EVENTSOURCE_DEFAULT_MAX_EVENT);
+  if (!es->url || !es->method || !es->parser ||
+      pthread_mutex_init(&es->cb_lock, NULL) != 0) {
+    es_parser_free(es->parser);
+    es_free(es->method);
+    es_free(es->url);
+    es_free(es);
+    curl_global_cleanup();
+    return EVENTSOURCE_ERR_NOMEM;
+  }
+  es_listeners_init(&es->listeners);
+  es->retry_ms = EVENTSOURCE_DEFAULT_RETRY_MS;
+  es->max_retry_ms = EVENTSOURCE_DEFAULT_MAX_RETRY_MS;
+  es->backoff_reset_ms = EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS;
+  es->jitter = 1;
+  es->connect_timeout_ms = 30000;
+  es->max_redirects = 10;
+  es->max_line = EVENTSOURCE_DEFAULT_MAX_LINE;
+  es->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
+  es->heap_index = SIZE_MAX;
+  es->phase = ES_IDLE;
+  set_ready_state(es, EVENTSOURCE_CONNECTING);
+  *out = es;
+  return EVENTSOURCE_OK;
+}
+
+void es_source_destroy(eventsource_t *es) {
+  es_source_drop_transfer(es);
+  if (es->easy)
+    curl_easy_cleanup(es->easy);
+  curl_slist_free_all(es->slist);
+  for (size_t i = 0; i < es->nheaders; i++) {
+    es_free(es->headers[i].name);
+    es_free(es->headers[i].value);
+  }
+  es_free(es->headers);
+  es_listeners_free(&es->listeners);
+  es_parser_free(es->parser);
+  es_free(es->method);
+  es_free(es->body);
+  es_free(es->url);
+  pthread_mutex_destroy(&es->cb_lock);
+  es_free(es);
+  curl_global_cleanup();
+}
+
+void eventsource_set_userdata(eventsource_t *es, void *data) {
+  if (es)
+    es->userdata = data;
+}
+
+void *eventsource_userdata(const eventsource_t *es) {
+  return es ? es->userdata : NULL;
+}
+
+/* RFC 9110 token characters. */
+static int is_token(const char *s) {
+  if (!*s)
+    return 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c)))
+      return 0;
+  }
+  return 1;
+}
+
+eventsource_error_t eventsource_set_method(eventsource_t *es, const char *method) {
+  if (!es || !method || !is_token(method))
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  char *m = es_strdup(method);
+  if (!m)
+    return EVENTSOURCE_ERR_NOMEM;
+  es_free(es->method);
+  es->method = m;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_body(eventsource_t *es, const void *body,
+                                         size_t len) {
+  if (!es || (!body && len))
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  char *b = NULL;
+  if (body) {
+    b = es_memdup0(body, len);
+    if (!b)
+      return EVENTSOURCE_ERR_NOMEM;
+  }
+  es_free(es->body);
+  es->body = b;
+  es->body_len = b ? len : 0;
+  return EVENTSOURCE_OK;
+}
+
+static eventsource_error_t check_header(const char *name, const char *value) {
+  if (!is_token(name))
+    return EVENTSOURCE_ERR_HEADER;
+  if (value)
+    for (const char *p = value; *p; p++)
+      if (*p == '\r' || *p == '\n')
+        return EVENTSOURCE_ERR_HEADER;
+  if (strcasecmp(name, "Last-Event-ID") == 0)
+    return EVENTSOURCE_ERR_HEADER;
+  return EVENTSOURCE_OK;
+}
+
+static eventsource_error_t header_append(eventsource_t *es, const char *name,
+                                         const char *value) {
+  es_header *v = es_realloc(es->headers, (es->nheaders + 1) * sizeof *v);
+  if (!v)
+    return EVENTSOURCE_ERR_NOMEM;
+  es->headers = v;
+  char *n = es_strdup(name), *val = es_strdup(value);
+  if (!n || !val) {
+    es_free(n);
+    es_free(val);
+    return EVENTSOURCE_ERR_NOMEM;
+  }
+  v[es->nheaders].name = n;
+  v[es->nheaders].value = val;
+  es->nheaders++;
+  return EVENTSOURCE_OK;
+}
+
+static size_t header_remove_all(eventsource_t *es, const char *name) {
+  size_t j = 0, removed = 0;
+  for (size_t i = 0; i < es->nheaders; i++) {
+    if (strcasecmp(es->headers[i].name, name) == 0) {
+      es_free(es->headers[i].name);
+      es_free(es->headers[i].value);
+      removed++;
+    } else {
+      es->headers[j++] = es->headers[i];
+    }
+  }
+  es->nheaders = j;
+  return removed;
+}
+
+eventsource_error_t eventsource_set_header(eventsource_t *es, const char *name,
+                                           const char *value) {
+  if (!es || !name || !value)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  eventsource_error_t rc = check_header(name, value);
+  if (rc)
+    return rc;
+  /* Append first so a failed allocation leaves the old value in place. */
+  size_t before = es->nheaders;
+  rc = header_append(es, name, value);
+  if (rc)
+    return rc;
+  es_header added = es->headers[before];
+  es->nheaders = before;
+  header_remove_all(es, name);
+  es->headers[es->nheaders++] = added;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_add_header(eventsource_t *es, const char *name,
+                                           const char *value) {
+  if (!es || !name || !value)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  eventsource_error_t rc = check_header(name, value);
+  return rc ? rc : header_append(es, name, value);
+}
+
+eventsource_error_t eventsource_remove_header(eventsource_t *es, const char *name) {
+  if (!es || !name)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  eventsource_error_t rc = check_header(name, NULL);
+  if (rc)
+    return rc;
+  return header_remove_all(es, name) ? EVENTSOURCE_OK : EVENTSOURCE_ERR_NOT_FOUND;
+}
+
+eventsource_error_t eventsource_set_last_event_id(eventsource_t *es, const char *id) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (!id)
+    id = "";
+  if (strpbrk(id, "\r\n"))
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es_parser_set_last_event_id(es->parser, id, strlen(id)) == 0
+             ? EVENTSOURCE_OK
+             : EVENTSOURCE_ERR_NOMEM;
+}
+
+static eventsource_error_t set_ms(eventsource_t *es, long *field, long ms,
+                                  long min) {
+  if (!es || ms < min || ms > ES_MAX_DELAY_MS)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  *field = ms;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_retry(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->retry_ms : NULL, ms, 0);
+}
+eventsource_error_t eventsource_set_max_retry(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->max_retry_ms : NULL, ms, 0);
+}
+eventsource_error_t eventsource_set_backoff_reset(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->backoff_reset_ms : NULL, ms, 0);
+}
+eventsource_error_t eventsource_set_read_timeout(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->read_timeout_ms : NULL, ms, 0);
+}
+eventsource_error_t eventsource_set_connect_timeout(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->connect_timeout_ms : NULL, ms, 0);
+}
+
+eventsource_error_t eventsource_set_jitter(eventsource_t *es, int enabled) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->jitter = enabled != 0;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_max_redirects(eventsource_t *es, long n) {
+  if (!es || n < 0 || n > 1000)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->max_redirects = n;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_max_line(eventsource_t *es, size_t bytes) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->max_line = bytes;
+  es_parser_set_limits(es->parser, es->max_line, es->max_event);
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_max_event(eventsource_t *es, size_t bytes) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->max_event = bytes;
+  es_parser_set_limits(es->parser, es->max_line, es->max_event);
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_prepare_callback(eventsource_t *es,
+                                                     eventsource_prepare_fn fn,
+                                                     void *userdata) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->prepare_fn = fn;
+  es->prepare_ud = userdata;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_policy_callback(eventsource_t *es,
+                                                    eventsource_policy_fn fn,
+                                                    void *userdata) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->policy_fn = fn;
+  es->policy_ud = userdata;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_curl_callback(eventsource_t *es,
+                                                  eventsource_curl_fn fn,
+                                                  void *userdata) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->curl_fn = fn;
+  es->curl_ud = userdata;
+  return EVENTSOURCE_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listeners and accessors                                                  */
+/* ------------------------------------------------------------------------ */
+
+eventsource_error_t eventsource_add_listener(eventsource_t *es, const char *type,
+                                             eventsource_listener_fn fn,
+                                             void *userdata,
+                                             eventsource_listener_id_t *id) {
+  if (!es || !type || !fn)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es_listeners_add(&es->listeners, ES_LISTEN_TYPE, type, fn, userdata, id);
+}
+
+eventsource_error_t eventsource_add_any_listener(eventsource_t *es,
+                                                 eventsource_listener_fn fn,
+                                                 void *userdata,
+                                                 eventsource_listener_id_t *id) {
+  if (!es || !fn)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es_listeners_add(&es->listeners, ES_LISTEN_ANY, NULL, fn, userdata, id);
+}
+
+eventsource_error_t eventsource_add_comment_listener(eventsource_t *es,
+                                                     eventsource_listener_fn fn,
+                                                     void *userdata,
+                                                     eventsource_listener_id_t *id) {
+  if (!es || !fn)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es_listeners_add(&es->listeners, ES_LISTEN_COMMENT, NULL, fn, userdata, id);
+}
+
+eventsource_error_t eventsource_remove_listener(eventsource_t *es,
+                                                eventsource_listener_id_t id) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es_listeners_remove(&es->listeners, id);
+}
+
+eventsource_kind_t eventsource_event_kind(const eventsource_event_t *ev) {
+  return ev ? ev->kind : EVENTSOURCE_KIND_MESSAGE;
+}
+
+const char *eventsource_event_type(const eventsource_event_t *ev, size_t *len) {
+  if (len)
+    *len = ev ? ev->type_len : 0;
+  return ev ? ev->type : "";
+}
+
+const char *eventsource_event_data(const eventsource_event_t *ev, size_t *len) {
+  if (len)
+    *len = ev ? ev->data_len : 0;
+  return ev ? ev->data : "";
+}
+
+const char *eventsource_event_last_event_id(const eventsource_event_t *ev,
+                                            size_t *len) {
+  if (len)
+    *len = ev ? ev->id_len : 0;
+  return ev && ev->id ? ev->id : "";
+}
+
+eventsource_error_t eventsource_event_error(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->error : EVENTSOURCE_OK;
+}
+
+long eventsource_event_http_status(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->http_status : 0;
+}
+
+const char *eventsource_event_message(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR && ev->message ? ev->message : "";
+}
+
+int eventsource_event_will_reconnect(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->will_reconnect : 0;
+}
+
+long eventsource_event_reconnect_ms(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->reconnect_ms : -1;
+}
+
+int eventsource_event_curl_code(const eventsource_event_t *ev) {
+  return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->curl_code : 0;
+}
+
+eventsource_ready_state_t eventsource_ready_state(const eventsource_t *es) {
+  if (!es)
+    return EVENTSOURCE_CLOSED;
+  return (eventsource_ready_state_t)atomic_load(
+      &((eventsource_t *)(uintptr_t)es)->ready_state);
+}
+
+const char *eventsource_url(const eventsource_t *es) { return es ? es->url : ""; }
+
+const char *eventsource_last_event_id(const eventsource_t *es, size_t *len) {
+  if (!es) {
+    if (len)
+      *len = 0;
+    return "";
+  }
+  return es_parser_last_event_id(es->parser, len);
+}
+
+eventsource_error_t eventsource_last_error(const eventsource_t *es) {
+  return es ? es->last_error : EVENTSOURCE_ERR_INVALID_ARGUMENT;
+}
+
+const char *eventsource_last_error_message(const eventsource_t *es) {
+  return es ? es->last_msg : "";
+}
+
+long eventsource_last_http_status(const eventsource_t *es) {
+  return es ? es->last_status : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The transfer                                                             */
+/* ------------------------------------------------------------------------ */
+
+static void touch(eventsource_t *es) {
+  if (es->read_timeout_ms > 0)
+    atomic_store_explicit(&es->last_activity, es_now_ms(), memory_order_relaxed);
+}
+
+/* Is the MIME type of a Content-Type value text/event-stream? Parameters and
+ * surrounding white space are ignored, the comparison is case-insensitive. */
+static int is_event_stream(const char *v, size_t n) {
+  while (n && (*v == ' ' || *v == '\t'))
+    v++, n--;
+  size_t m = 0;
+  while (m < n && v[m] != ';' && v[m] != ' ' && v[m] != '\t' && v[m] != '\r' &&
+         v[m] != '\n')
+    m++;
+  return m == 17 && strncasecmp(v, "text/event-stream", 17) == 0;
+}
+
+/* The response headers are complete: validate them (HTML 9.2.3). Returns 0
+ * to abort the transfer. */
+static int response_ready(eventsource_t *es) {
+  long status = es->resp_status;
+  if (status >= 100 && status < 200)
+    return 1; /* interim response; the real one follows */
+  if ((status == 301 || status == 302 || status == 303 || status == 307 ||
+       status == 308) &&
+      es->resp_has_location && es->max_redirects > 0)
+    return 1; /* libcurl follows it (http and https only) */
+  if (status >= 300 && status < 400 &&
+      (status == 301 || status == 302 || status == 303 || status == 307 ||
+       status == 308)) {
+    es->pending_fail = EVENTSOURCE_ERR_REDIRECT;
+    es->pending_status = status;
+    set_error(es, EVENTSOURCE_ERR_REDIRECT, status, 0,
+              es->resp_has_location ? "HTTP %ld redirect not followed (max redirects)"
+                                    : "HTTP %ld redirect without a Location",
+              status);
+    return 0;
+  }
+  if (status != 200) {
+    es->pending_fail = EVENTSOURCE_ERR_HTTP_STATUS;
+    es->pending_status = status;
+    set_error(es, EVENTSOURCE_ERR_HTTP_STATUS, status, 0,
+              "HTTP status %ld (expected 200)", status);
+    return 0;
+  }
+  if (!es->resp_type_ok) {
+    es->pending_fail = EVENTSOURCE_ERR_CONTENT_TYPE;
+    es->pending_status = status;
+    set_error(es, EVENTSOURCE_ERR_CONTENT_TYPE, status, 0,
+              "Content-Type is not text/event-stream");
+    return 0;
+  }
+  /* Announce the connection. */
+  es->phase = ES_OPEN;
+  es->opened_at = es_now_ms();
+  set_ready_state(es, EVENTSOURCE_OPEN);
+  eventsource_event_t ev = {0};
+  ev.kind = EVENTSOURCE_KIND_OPEN;
+  ev.type = "open";
+  ev.type_len = 4;
+  ev.data = "";
+  ev.id = es_parser_last_event_id(es->parser, &ev.id_len);
+  ev.message = "";
+  ev.reconnect_ms = -1;
+  dispatch(es, &ev);
+  return !stop_parsing(es);
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
+  eventsource_t *es = ud;
+  size_t len = size * n;
+  touch(es);
+  if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+    /* A new response (the first, an interim one, or after a redirect). */
+    es->resp_status = 0;
+    es->resp_type_ok = 0;
+    es->resp_has_location = 0;
+    const char *sp = memchr(buf, ' ', len);
+    if (sp) {
+      long st = 0;
+      for (const char *p = sp + 1; p < buf + len && *p >= '0' && *p <= '9'; p++)
+        st = st * 10 + (*p - '0');
+      es->resp_status = st;
+    }
+    return len;
+  }
+  if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
+    int go_on;
+    pthread_mutex_lock(&es->cb_lock);
+    go_on = response_ready(es);
+    pthread_mutex_unlock(&es->cb_lock);
+    return go_on ? len : 0;
+  }
+  const char *colon = memchr(buf, ':', len);
+  if (!colon)
+    return len;
+  size_t nl = (size_t)(colon - buf);
+  if (nl == 12 && strncasecmp(buf, "content-type", 12) == 0)
+    es->resp_type_ok = is_event_stream(colon + 1, len - nl - 1);
+  else if (nl == 8 && strncasecmp(buf, "location", 8) == 0) {
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+      v++;
+    es->resp_has_location = v < end;
+  }
+  return len;
+}
+
+static size_t write_cb(char *buf, size_t size, size_t n, void *ud) {
+  eventsource_t *es = ud;
+  size_t len = size * n;
+  touch(es);
+  if (es->phase != ES_OPEN)
+    return len; /* the body of a redirect or of a response being refused */
+  pthread_mutex_lock(&es->cb_lock);
+  int rc = stop_parsing(es) ? ES_PARSER_STOPPED : es_parser_feed(es->parser, buf, len);
+  pthread_mutex_unlock(&es->cb_lock);
+  if (rc == ES_PARSER_OK)
+    return len;
+  if (rc == ES_PARSER_NOMEM && !es->pending_fail) {
+    es->pending_fail = EVENTSOURCE_ERR_NOMEM;
+    set_error(es, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory while parsing the stream");
+  }
+  return 0; /* abort the transfer */
+}
+
+static eventsource_error_t build_request(eventsource_t *es) {
+  CURL *e = es->easy;
+  struct curl_slist *sl = NULL, *t;
+  char line[64];
+  int has_accept = 0, has_cache = 0, has_ctype = 0;
+  for (size_t i = 0; i < es->nheaders; i++) {
+    has_accept |= strcasecmp(es->headers[i].name, "Accept") == 0;
+    has_cache |= strcasecmp(es->headers[i].name, "Cache-Control") == 0;
+    has_ctype |= strcasecmp(es->headers[i].name, "Content-Type") == 0;
+  }
+#define APPEND(str)                                                            \
+  do {                                                                         \
+    t = curl_slist_append(sl, (str));                                          \
+    if (!t)                                                                    \
+      goto nomem;                                                              \
+    sl = t;                                                                    \
+  } while (0)
+  if (!has_accept)
+    APPEND("Accept: text/event-stream");
+  if (!has_cache)
+    APPEND("Cache-Control: no-cache");
+  APPEND("Expect:"); /* no 100-continue round trip for bodies */
+  if (es->body && !has_ctype)
+    APPEND("Content-Type:"); /* not libcurl's form type: none unless the user sets one */
+  for (size_t i = 0; i < es->nheaders; i++) {
+    size_t nl = strlen(es->headers[i].name), vl = strlen(es->headers[i].value);
+    char *h = es_malloc(nl + vl + 3);
+    if (!h)
+      goto nomem;
+    memcpy(h, es->headers[i].name, nl);
+    /* "Name;" is libcurl's way to send a header with an empty value. */
+    if (vl) {
+      memcpy(h + nl, ": ", 2);
+      memcpy(h + nl + 2, es->headers[i].value, vl + 1);
+    } else {
+      memcpy(h + nl, ";", 2);
+    }
+    t = curl_slist_append(sl, h);
+    es_free(h);
+    if (!t)
+      goto nomem;
+    sl = t;
+  }
+  size_t idlen;
+  const char *id = es_parser_last_event_id(es->parser, &idlen);
+  if (idlen) {
+    char *h = es_malloc(idlen + 16);
+    if (!h)
+      goto nomem;
+    memcpy(h, "Last-Event-ID: ", 15);
+    memcpy(h + 15, id, idlen + 1);
+    t = curl_slist_append(sl, h);
+    es_free(h);
+    if (!t)
+      goto nomem;
+    sl = t;
+  }
+#undef APPEND
+  curl_slist_free_all(es->slist);
+  es->slist = sl;
+  (void)line;
+
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                          \
+  do {                                                                         \
+    if (rc == CURLE_OK)                                                        \
+      rc = curl_easy_setopt(e, opt, val);                                      \
+  } while (0)
+  SET(CURLOPT_URL, es->url);
+  SET(CURLOPT_HTTPHEADER, es->slist);
+  SET(CURLOPT_PRIVATE, (void *)es);
+  SET(CURLOPT_WRITEFUNCTION, write_cb);
+  SET(CURLOPT_WRITEDATA, (void *)es);
+  SET(CURLOPT_HEADERFUNCTION, header_cb);
+  SET(CURLOPT_HEADERDATA, (void *)es);
+  SET(CURLOPT_ERRORBUFFER, es->curl_errbuf);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_FOLLOWLOCATION, es->max_redirects > 0 ? 1L : 0L);
+  SET(CURLOPT_MAXREDIRS, es->max_redirects);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, es->connect_timeout_ms);
+  if (es->body) {
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)es->body_len);
+    SET(CURLOPT_POSTFIELDS, es->body);
+  } else {
+    SET(CURLOPT_HTTPGET, 1L);
+    if (strcmp(es->method, "POST") == 0) {
+      SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+      SET(CURLOPT_POSTFIELDS, "");
+    }
+  }
+  SET(CURLOPT_CUSTOMREQUEST, strcmp(es->method, "GET") == 0 ||
+                                     (strcmp(es->method, "POST") == 0)
+                                 ? NULL
+                                 : es->method);
+#undef SET
+  if (rc != CURLE_OK) {
+    set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)rc, "libcurl: %s",
+              curl_easy_strerror(rc));
+    return EVENTSOURCE_ERR_CURL;
+  }
+  return EVENTSOURCE_OK;
+nomem:
+  curl_slist_free_all(sl);
+  set_error(es, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory building the request");
+  return EVENTSOURCE_ERR_NOMEM;
+}
+
+/* The source is finished: CLOSED, out of the deadline heap. */
+static void finish(eventsource_t *es, eventsource_error_t why) {
+  es->phase = ES_DONE;
+  es->close_reason = why;
+  atomic_store(&es->closed, 1);
+  set_ready_state(es, EVENTSOURCE_CLOSED);
+  if (es->multi) {
+    es_multi_set_deadline(es->multi, es, 0);
+    es_multi_source_closed(es->multi, es);
+  }
+}
+
+/* Fails the connection (HTML: "fail the connection"): CLOSED, then error. The
+ * notification is made while the source is still open to listeners. */
+static void fail(eventsource_t *es, eventsource_error_t why) {
+  es->phase = ES_DONE;
+  set_ready_state(es, EVENTSOURCE_CLOSED);
+  pthread_mutex_lock(&es->cb_lock);
+  notify_error(es, 0, -1);
+  pthread_mutex_unlock(&es->cb_lock);
+  finish(es, why);
+}
+
+void es_source_connect(eventsource_t *es) {
+  eventsource_multi_t *m = es->multi;
+  es_multi_set_deadline(m, es, 0);
+  es->phase = ES_TRANSFER;
+  set_ready_state(es, EVENTSOURCE_CONNECTING);
+  es->pending_fail = EVENTSOURCE_OK;
+  es->pending_status = 0;
+  es->resp_status = 0;
+  es->resp_type_ok = 0;
+  es->curl_errbuf[0] = '\0';
+  if (es->prepare_fn) {
+    pthread_mutex_lock(&es->cb_lock);
+    es->in_callback++;
+    int rc = is_closed(es) ? 0 : es->prepare_fn(es, es->attempt + 1, es->prepare_ud);
+    es->in_callback--;
+    pthread_mutex_unlock(&es->cb_lock);
+    if (is_closed(es) || (es->ops & ES_OP_CLOSE))
+      return; /* closed from the hook; the queued close finishes it */
+    if (rc != 0) {
+      set_error(es, EVENTSOURCE_ERR_CALLBACK, 0, 0,
+                "the prepare callback refused the connection (returned %d)", rc);
+      fail(es, EVENTSOURCE_ERR_CALLBACK);
+      return;
+    }
+  }
+  if (!es->easy) {
+    es->easy = curl_easy_init();
+    if (!es->easy) {
+      set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_easy_init failed");
+      fail(es, EVENTSOURCE_ERR_CURL);
+      return;
+    }
+  }
+  eventsource_error_t rc = build_request(es);
+  if (rc) {
+    fail(es, rc);
+    return;
+  }
+  if (es->curl_fn) {
+    pthread_mutex_lock(&es->cb_lock);
+    es->in_callback++;
+    CURLcode cc = es->curl_fn(es, es->easy, es->curl_ud);
+    es->in_callback--;
+    pthread_mutex_unlock(&es->cb_lock);
+    if (is_closed(es) || (es->ops & ES_OP_CLOSE))
+      return;
+    if (cc != CURLE_OK) {
+      set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)cc,
+                "the curl callback failed: %s", curl_easy_strerror(cc));
+      fail(es, EVENTSOURCE_ERR_CURL);
+      return;
+    }
+  }
+  es_parser_reset(es->parser);
+  if (es_multi_add_easy(m, es) != 0) {
+    set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_multi_add_handle failed");
+    fail(es, EVENTSOURCE_ERR_CURL);
+    return;
+  }
+  atomic_store(&es->last_activity, es_now_ms());
+  if (es->read_timeout_ms > 0)
+    es_multi_set_deadline(m, es, es_now_ms() + (uint64_t)es->read_timeout_ms);
+}
+
+void es_source_drop_transfer(eventsource_t *es) {
+  if (es->in_multi_curl && es->multi)
+    es_multi_remove_easy(es->multi, es);
+  if (es->multi)
+    es_multi_set_deadline(es->multi, es, 0);
+}
+
+/* The connection ended with why: ask the policy, then reestablish or fail. */
+static void connection_ended(eventsource_t *es, eventsource_error_t why) {
+  uint64_t now = es_now_ms();
+  if (es->phase == ES_OPEN && es->opened_at &&
+      now - es->opened_at >= (uint64_t)es->backoff_reset_ms)
+    es->attempt = 0;
+  es->attempt++;
+  es_parser_finish(es->parser);
+  int reconnect = why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
+                  why == EVENTSOURCE_ERR_READ_TIMEOUT;
+  long delay = es_backoff_delay(es->retry_ms, es->max_retry_ms, es->attempt,
+                                es->jitter, es_multi_random(es->multi));
+  if (es->policy_fn) {
+    pthread_mutex_lock(&es->cb_lock);
+    es->in_callback++;
+    es->policy_fn(es, why, es->last_status, es->attempt, &reconnect, &delay,
+                  es->policy_ud);
+    es->in_callback--;
+    pthread_mutex_unlock(&es->cb_lock);
+    if (delay < 0)
+      delay = 0;
+    if (delay > ES_MAX_DELAY_MS)
+      delay = ES_MAX_DELAY_MS;
+  }
+  if (is_closed(es) || (es->ops & ES_OP_CLOSE))
+    return;
+  if (!reconnect) {
+    if (why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
+        why == EVENTSOURCE_ERR_READ_TIMEOUT) {
+      /* The policy stopped a connection the spec would reestablish. */
+      fail(es, EVENTSOURCE_ERR_POLICY);
+    } else {
+      fail(es, why);
+    }
+    return;
+  }
+  /* Reestablish the connection (HTML 9.2.3): CONNECTING, error, wait. */
+  es->phase = ES_WAITING;
+  set_ready_state(es, EVENTSOURCE_CONNECTING);
+  es_multi_set_deadline(es->multi, es, now + (uint64_t)delay);
+  pthread_mutex_lock(&es->cb_lock);
+  notify_error(es, 1, delay);
+  pthread_mutex_unlock(&es->cb_lock);
+}
+
+void es_source_transfer_done(eventsource_t *es, CURLcode result) {
+  es_source_drop_transfer(es);
+  if (is_closed(es) || (es->ops & (ES_OP_CLOSE | ES_OP_RESTART)))
+    return; /* the queued op takes over */
+  eventsource_error_t why;
+  if (es->pending_fail) {
+    why = es->pending_fail;
+  } else if (result == CURLE_OK) {
+    if (es->phase == ES_OPEN) {
+      why = EVENTSOURCE_ERR_EOF;
+      set_error(es, why, 0, 0, "the server ended the stream");
+    } else {
+      /* Finished without a response we could validate. */
+      why = EVENTSOURCE_ERR_HTTP_STATUS;
+      set_error(es, why, es->resp_status, 0, "HTTP status %ld (expected 200)",
+                es->resp_status);
+    }
+  } else if (result == CURLE_TOO_MANY_REDIRECTS ||
+             (result == CURLE_UNSUPPORTED_PROTOCOL &&
+              (es->resp_status >= 300 && es->resp_status < 400))) {
+    why = EVENTSOURCE_ERR_REDIRECT;
+    set_error(es, why, es->resp_status, (int)result, "redirect refused: %s",
+              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
+  } else {
+    why = EVENTSOURCE_ERR_NETWORK;
+    set_error(es, why, 0, (int)result, "%s",
+              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
+  }
+  connection_ended(es, why);
+}
+
+void es_source_read_timeout(eventsource_t *es) {
+  es_source_drop_transfer(es);
+  set_error(es, EVENTSOURCE_ERR_READ_TIMEOUT, 0, 0,
+            "no data for %ld ms", es->read_timeout_ms);
+  connection_ended(es, EVENTSOURCE_ERR_READ_TIMEOUT);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Closing, restarting, freeing                                             */
+/* ------------------------------------------------------------------------ */
+
+void eventsource_close(eventsource_t *es) {
+  if (!es)
+    return;
+  if (atomic_exchange(&es->closed, 1)) {
+    return; /* already closed */
+  }
+  set_ready_state(es, EVENTSOURCE_CLOSED);
+  es->user_closed = 1;
+  eventsource_multi_t *m = es->multi;
+  if (!m) {
+    es->phase = ES_DONE;
+    return;
+  }
+  if (!es_multi_on_loop_thread(m)) {
+    /* Wait for a listener running on the loop thread to return: after this,
+     * every later dispatch sees `closed`. */
+    pthread_mutex_lock(&es->cb_lock);
+    pthread_mutex_unlock(&es->cb_lock);
+  }
+  es_multi_queue(m, es, ES_OP_CLOSE);
+}
+
+eventsource_error_t eventsource_restart(eventsource_t *es) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (is_closed(es))
+    return EVENTSOURCE_ERR_CLOSED;
+  if (es->multi)
+    es_multi_queue(es->multi, es, ES_OP_RESTART);
+  return EVENTSOURCE_OK;
+}
+
+void es_source_apply_close(eventsource_t *es) {
+  es_source_drop_transfer(es);
+  if (es->phase != ES_DONE || !es->close_reason)
+    finish(es, es->user_closed ? EVENTSOURCE_OK : es->close_reason);
+}
+
+void es_source_apply_restart(eventsource_t *es) {
+  if (is_closed(es) || es->phase == ES_DONE)
+    return;
+  es_source_drop_transfer(es);
+  es_parser_finish(es->parser);
+  es_source_connect(es);
+}
+
+static void *thread_main(void *arg) {
+  eventsource_t *es = arg;
+  eventsource_run(es);
+  if (es->free_deferred) {
+    /* Freed from one of its listeners: nobody will join this thread. */
+    pthread_detach(pthread_self());
+    eventsource_multi_free(es->own_multi);
+    es->own_multi = NULL;
+    es_source_destroy(es);
+  }
+  return NULL;
+}
+
+eventsource_error_t eventsource_start(eventsource_t *es) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (es->running || es->multi || es->thread_started || is_closed(es))
+    return EVENTSOURCE_ERR_STATE;
+  /* Create the multi here so close() from this thread already finds it. */
+  eventsource_multi_t *m;
+  eventsource_error_t rc = eventsource_multi_new(&m);
+  if (rc)
+    return rc;
+  rc = eventsource_multi_add(m, es);
+  if (rc) {
+    eventsource_multi_free(m);
+    return rc;
+  }
+  es->own_multi = m;
+  es->running = 1;
+  if (pthread_create(&es->thread, NULL, thread_main, es) != 0) {
+    es->running = 0;
+    es->own_multi = NULL;
+    eventsource_multi_remove(m, es);
+    eventsource_multi_free(m);
+    set_error(es, EVENTSOURCE_ERR_SYSTEM, 0, 0, "pthread_create failed");
+    return EVENTSOURCE_ERR_SYSTEM;
+  }
+  es->thread_started = 1;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_run(eventsource_t *es) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  eventsource_multi_t *m = es->own_multi;
+  int started = m != NULL; /* by eventsource_start(), on its thread */
+  if (!started) {
+    if (es->running || es->multi || is_closed(es))
+      return EVENTSOURCE_ERR_STATE;
+    eventsource_error_t rc = eventsource_multi_new(&m);
+    if (rc)
+      return rc;
+    rc = eventsource_multi_add(m, es);
+    if (rc) {
+      eventsource_multi_free(m);
+      return rc;
+    }
+    es->own_multi = m;
+    es->running = 1;
+  }
+  eventsource_error_t rc = eventsource_multi_run(m);
+  eventsource_error_t result = rc ? rc : es->close_reason;
+  if (rc && !is_closed(es)) {
+    set_error(es, rc, 0, 0, "the loop failed: %s", eventsource_strerror(rc));
+    atomic_store(&es->closed, 1);
+    set_ready_state(es, EVENTSOURCE_CLOSED);
+  }
+  int deferred = es->free_deferred;
+  if (!started) {
+    eventsource_multi_free(m); /* removes es */
+    es->own_multi = NULL;
+    es->running = 0;
+    if (deferred)
+      es_source_destroy(es);
+  }
+  /* A started source is freed by eventsource_free(), which joins us. */
+  return result;
+}
+
+void eventsource_free(eventsource_t *es) {
+  if (!es)
+    return;
+  if (es->in_callback > 0 || (es->multi && es_multi_in_step(es->multi))) {
+    /* From one of its own callbacks: close now, free at a safe point. */
+    es->free_deferred = 1;
+    eventsource_close(es);
+    if (es->multi && !es->own_multi)
+      es_multi_queue(es->multi, es, ES_OP_FREE);
+    return;
+  }
+  if (es->thread_started) {
+    eventsource_close(es);
+    pthread_join(es->thread, NULL);
+    es->thread_started = 0;
+    eventsource_multi_t *m = es->own_multi;
+    es->own_multi = NULL;
+    es->running = 0;
+    eventsource_multi_free(m);
+    es_source_destroy(es);
+    return;
+  }
+  if (es->multi)
+    eventsource_multi_remove(es->multi, es);
+  es_source_destroy(es);
+}

@@ -1,0 +1,105 @@
+/*
+ * sse_server.h - a scripted loopback HTTP server for the tests.
+ *
+ * It listens on 127.0.0.1, port 0 (the kernel picks), in a thread of its own.
+ * Each accepted connection reads one HTTP/1.1 request (headers and a
+ * Content-Length body), records it, then plays the next script in the queue
+ * (the last script is replayed when the queue runs out; with no script it
+ * answers 503). A script is a list of steps played in order: write exact
+ * bytes (each write is one send(), so chunk boundaries are kept as far as TCP
+ * allows; steps are separated by a short flush), sleep, wait until the test
+ * releases a gate, close. Everything a test needs to synchronise on (requests
+ * received, connections closed by the client) can be waited for with a
+ * timeout. No global state; several servers may run at once.
+ *
+ * Bytes are written raw: a script writes the status line and headers itself,
+ * or uses ts_script_headers() for the usual 200 text/event-stream answer.
+ * Connections use "Connection: close" semantics: the body ends when the
+ * script closes.
+ */
+#ifndef TS_SSE_SERVER_H
+#define TS_SSE_SERVER_H
+
+#include <stddef.h>
+
+typedef struct ts_server ts_server;
+typedef struct ts_script ts_script;
+
+/* A recorded request. All strings NUL-terminated; body may contain NUL. */
+typedef struct ts_request {
+  char method[16];
+  char path[1024];
+  /* Header lines as received, "Name: value" each, in order. */
+  int nheaders;
+  char headers[64][1024];
+  char *body; /* owned by the server; NULL when empty */
+  size_t body_len;
+} ts_request;
+
+/* Starts a server. NULL on failure. */
+ts_server *ts_server_start(void);
+/* Stops it: closes every connection, joins its threads, frees everything. */
+void ts_server_stop(ts_server *s);
+int ts_server_port(const ts_server *s);
+/* "http://127.0.0.1:PORT" + path, in a buffer owned by the server (valid
+ * until the next call of this function on s, or stop). */
+const char *ts_server_url(ts_server *s, const char *path);
+
+/* Appends a new script to the queue and returns it for filling in. */
+ts_script *ts_server_add_script(ts_server *s);
+
+/* Script steps. */
+void ts_script_write(ts_script *sc, const void *bytes, size_t len);
+void ts_script_writes(ts_script *sc, const char *str);          /* strlen */
+/* "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n
+ *  Cache-Control: no-cache\r\nConnection: close\r\n\r\n" */
+void ts_script_headers(ts_script *sc);
+/* status line + given extra header lines (each "Name: value", NULL-ended) +
+ * Connection: close + blank line. */
+void ts_script_status(ts_script *sc, int status, const char *reason,
+                      const char *const *header_lines);
+void ts_script_sleep(ts_script *sc, int ms);
+/* Waits until ts_server_release(s, gate) is called (or the server stops). */
+void ts_script_gate(ts_script *sc, int gate);
+/* Keeps the connection open, silent, until the client closes it (or the
+ * server stops). */
+void ts_script_hold(ts_script *sc);
+/* Closes the connection (also implied at the end of every script). */
+void ts_script_close(ts_script *sc);
+
+/* Opens gate n (every script waiting on it, now or later, goes on). */
+void ts_server_release(ts_server *s, int gate);
+
+/* Waits until at least n requests have been received in total; returns the
+ * count (less than n on timeout). */
+int ts_server_wait_requests(ts_server *s, int n, int timeout_ms);
+int ts_server_request_count(ts_server *s);
+/* Copies request i (0-based, in arrival order) into *out (body copied into
+ * a buffer owned by the server). Returns 0, or -1 if there is no such request. */
+int ts_server_get_request(ts_server *s, int i, ts_request *out);
+/* The value of header name (case-insensitive) in request i, copied into buf;
+ * returns 1 if present, 0 if not. */
+int ts_request_header(const ts_request *r, const char *name, char *buf,
+                      size_t bufsize);
+
+/* Waits until at least n connections have been closed by the client (EOF
+ * or error on read while holding or writing); returns the count. */
+int ts_server_wait_client_closes(ts_server *s, int n, int timeout_ms);
+
+/* Number of connections currently open on the server side. */
+int ts_server_open_connections(ts_server *s);
+
+/* --- Additions ------------------------------------------------------------ */
+
+/* Like ts_request_header() for the n-th (0-based) header of that name. */
+int ts_request_header_nth(const ts_request *r, const char *name, int n,
+                          char *buf, size_t bufsize);
+/* How many headers of that name (case-insensitive) request r has. */
+int ts_request_header_count(const ts_request *r, const char *name);
+/* Connections closed by the client so far (see ts_server_wait_client_closes). */
+int ts_server_client_closes(ts_server *s);
+/* Waits until at most at_most connections are open on the server side;
+ * returns the number open. */
+int ts_server_wait_open_connections(ts_server *s, int at_most, int timeout_ms);
+
+#endif
