@@ -1040,25 +1040,21 @@ void es_source_apply_restart(eventsource_t *es) {
   es_source_connect(es);
 }
 
-static void *thread_main(void *arg) {
-  eventsource_t *es = arg;
-  eventsource_run(es);
-  if (es->free_deferred) {
-    /* Freed from one of its listeners: nobody will join this thread. */
-    pthread_detach(pthread_self());
-    eventsource_multi_free(es->own_multi);
-    es->own_multi = NULL;
-    es_source_destroy(es);
+/* Drives es's own multi handle until es is CLOSED. */
+static eventsource_error_t run_own(eventsource_t *es) {
+  eventsource_error_t rc = eventsource_multi_run(es->own_multi);
+  if (rc && !is_closed(es)) {
+    set_error(es, rc, 0, 0, "the loop failed: %s", eventsource_strerror(rc));
+    atomic_store(&es->closed, 1);
+    set_ready_state(es, EVENTSOURCE_CLOSED);
   }
-  return NULL;
+  return rc ? rc : es->close_reason;
 }
 
-eventsource_error_t eventsource_start(eventsource_t *es) {
-  if (!es)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (es->running || es->multi || es->thread_started || is_closed(es))
+/* Creates es's own multi handle and adds es to it. */
+static eventsource_error_t make_own(eventsource_t *es) {
+  if (es->running || es->multi || is_closed(es) || es->phase == ES_DONE)
     return EVENTSOURCE_ERR_STATE;
-  /* Create the multi here so close() from this thread already finds it. */
   eventsource_multi_t *m;
   eventsource_error_t rc = eventsource_multi_new(&m);
   if (rc)
@@ -1070,11 +1066,38 @@ eventsource_error_t eventsource_start(eventsource_t *es) {
   }
   es->own_multi = m;
   es->running = 1;
+  return EVENTSOURCE_OK;
+}
+
+static void drop_own(eventsource_t *es) {
+  eventsource_multi_free(es->own_multi); /* removes es */
+  es->own_multi = NULL;
+  es->running = 0;
+}
+
+static void *thread_main(void *arg) {
+  eventsource_t *es = arg;
+  run_own(es);
+  if (es->free_deferred) {
+    /* Freed from one of its listeners: nobody will join this thread. */
+    pthread_detach(pthread_self());
+    drop_own(es);
+    es_source_destroy(es);
+  }
+  return NULL;
+}
+
+eventsource_error_t eventsource_start(eventsource_t *es) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (es->thread_started)
+    return EVENTSOURCE_ERR_STATE;
+  /* The multi exists before the thread, so close() finds it at once. */
+  eventsource_error_t rc = make_own(es);
+  if (rc)
+    return rc;
   if (pthread_create(&es->thread, NULL, thread_main, es) != 0) {
-    es->running = 0;
-    es->own_multi = NULL;
-    eventsource_multi_remove(m, es);
-    eventsource_multi_free(m);
+    drop_own(es);
     set_error(es, EVENTSOURCE_ERR_SYSTEM, 0, 0, "pthread_create failed");
     return EVENTSOURCE_ERR_SYSTEM;
   }
@@ -1085,45 +1108,21 @@ eventsource_error_t eventsource_start(eventsource_t *es) {
 eventsource_error_t eventsource_run(eventsource_t *es) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  eventsource_multi_t *m = es->own_multi;
-  int started = m != NULL; /* by eventsource_start(), on its thread */
-  if (!started) {
-    if (es->running || es->multi || is_closed(es))
-      return EVENTSOURCE_ERR_STATE;
-    eventsource_error_t rc = eventsource_multi_new(&m);
-    if (rc)
-      return rc;
-    rc = eventsource_multi_add(m, es);
-    if (rc) {
-      eventsource_multi_free(m);
-      return rc;
-    }
-    es->own_multi = m;
-    es->running = 1;
-  }
-  eventsource_error_t rc = eventsource_multi_run(m);
-  eventsource_error_t result = rc ? rc : es->close_reason;
-  if (rc && !is_closed(es)) {
-    set_error(es, rc, 0, 0, "the loop failed: %s", eventsource_strerror(rc));
-    atomic_store(&es->closed, 1);
-    set_ready_state(es, EVENTSOURCE_CLOSED);
-  }
+  eventsource_error_t rc = make_own(es);
+  if (rc)
+    return rc;
+  rc = run_own(es);
   int deferred = es->free_deferred;
-  if (!started) {
-    eventsource_multi_free(m); /* removes es */
-    es->own_multi = NULL;
-    es->running = 0;
-    if (deferred)
-      es_source_destroy(es);
-  }
-  /* A started source is freed by eventsource_free(), which joins us. */
-  return result;
+  drop_own(es);
+  if (deferred)
+    es_source_destroy(es); /* freed by one of its listeners */
+  return rc;
 }
 
 void eventsource_free(eventsource_t *es) {
   if (!es)
     return;
-  if (es->in_callback > 0 || (es->multi && es_multi_in_step(es->multi))) {
+  if (es->multi && es_multi_in_step(es->multi)) {
     /* From one of its own callbacks: close now, free at a safe point. */
     es->free_deferred = 1;
     eventsource_close(es);
@@ -1135,10 +1134,7 @@ void eventsource_free(eventsource_t *es) {
     eventsource_close(es);
     pthread_join(es->thread, NULL);
     es->thread_started = 0;
-    eventsource_multi_t *m = es->own_multi;
-    es->own_multi = NULL;
-    es->running = 0;
-    eventsource_multi_free(m);
+    drop_own(es);
     es_source_destroy(es);
     return;
   }
