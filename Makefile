@@ -76,13 +76,26 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(O)/eventsource.pc: Makefile include/eventsource.h
+# The .pc file names PREFIX, so it is written again whenever it differs.
+define PC_TEXT
+prefix=$(PREFIX)
+libdir=$(LIBDIR)
+includedir=$(INCLUDEDIR)
+
+Name: eventsource
+Description: EventSource (Server-Sent Events) client library
+Version: $(VERSION)
+Requires.private: libcurl
+Libs: -L$${libdir} -leventsource
+Libs.private: -pthread
+Cflags: -I$${includedir}
+endef
+export PC_TEXT
+.PHONY: FORCE
+$(O)/eventsource.pc: FORCE
 	@mkdir -p $(@D)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
-	  'Name: eventsource' 'Description: EventSource (Server-Sent Events) client library' \
-	  'Version: $(VERSION)' 'Requires.private: libcurl' \
-	  'Libs: -L$${libdir} -leventsource' 'Libs.private: -pthread' \
-	  'Cflags: -I$${includedir}' > $@
+	@printf '%s\n' "$$PC_TEXT" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # Programs link the static library so they run from the build tree.
 $(O)/demo/%: demo/%.c $(STATIC)
