@@ -796,10 +796,11 @@ static eventsource_error_t build_request(eventsource_t *es) {
       SET(CURLOPT_POSTFIELDS, "");
     }
   }
-  SET(CURLOPT_CUSTOMREQUEST, strcmp(es->method, "GET") == 0 ||
-                                     (strcmp(es->method, "POST") == 0)
-                                 ? NULL
-                                 : es->method);
+  /* libcurl's own verbs are GET without a body and POST with one (or the
+   * empty one above); anything else, GET with a body included, is named. */
+  int plain = strcmp(es->method, "POST") == 0 ||
+              (strcmp(es->method, "GET") == 0 && !es->body);
+  SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : es->method);
 #undef SET
   if (rc != CURLE_OK) {
     set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)rc, "libcurl: %s",

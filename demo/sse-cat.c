@@ -1,0 +1,854 @@
+/*
+ * sse-cat.c - prints every event of an EventSource (Server-Sent Events)
+ * stream. See docs/sse-cat.md for the options, the output formats and the
+ * exit statuses.
+ *
+ * Copyright (c) 2026 the libeventsource developers. MIT licence, see COPYING.
+ *
+ * Threads and signals
+ * -------------------
+ * eventsource_close() may be called from any thread but is not
+ * async-signal-safe, so it must never be called from a signal handler. The
+ * design is:
+ *
+ *  1. Once the command line is parsed, and before the source exists, main()
+ *     blocks SIGINT, SIGTERM and SIGUSR1 with pthread_sigmask(). Every
+ *     thread created afterwards (by us, by the library, by libcurl's
+ *     resolver) inherits that mask, so these signals
+ *     are never delivered asynchronously to any thread: they stay pending
+ *     until a sigwait() takes them. No signal handler exists at all.
+ *  2. A dedicated signal thread sits in sigwait(). On SIGINT or SIGTERM it
+ *     records the signal and calls eventsource_close(es) -- an ordinary call
+ *     from an ordinary thread, which the API allows while another thread runs
+ *     the source. A second SIGINT/SIGTERM (close did not finish, or the user
+ *     is impatient) ends the process at once with _exit(128 + signal).
+ *  3. The main thread runs the source with eventsource_run(). Listeners run
+ *     on the main thread; --max-events and write errors close the source from
+ *     the listener (allowed: "callback: yes"). eventsource_run() returns when
+ *     the source is CLOSED for whatever reason -- our close, a signal's close
+ *     or a fatal error -- and its return value says which, so no extra
+ *     "done" notification is needed. (The alternative, eventsource_start()
+ *     plus sigwait() in main for a "done" signal raised by a listener, would
+ *     hang if the source ever closed without a final notification; here the
+ *     end of eventsource_run() is the notification.)
+ *  4. Main then stops the signal thread: it sets an atomic flag and sends
+ *     the thread SIGUSR1 with pthread_kill(); the thread ignores a SIGUSR1
+ *     while the flag is unset (an outside SIGUSR1 does nothing). Main joins
+ *     it, and only then frees the source, so the signal thread never touches
+ *     a freed handle (closing an already closed source is a no-op).
+ *
+ * SIGPIPE is ignored so that a closed stdout is an ordinary write error: the
+ * source is closed cleanly and sse-cat exits with status 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "eventsource.h"
+#include "eventsource_curl.h"
+
+#define PROG "sse-cat"
+
+enum { EXIT_USAGE = 2 };
+
+/* Long options without a short form. */
+enum {
+  OPT_LAST_EVENT_ID = 256,
+  OPT_RETRY,
+  OPT_MAX_RETRY,
+  OPT_READ_TIMEOUT,
+  OPT_MAX_EVENTS,
+  OPT_TYPE,
+  OPT_COMMENTS,
+  OPT_JSON,
+  OPT_CACERT,
+  OPT_INSECURE,
+  OPT_HELP,
+  OPT_VERSION
+};
+
+typedef struct header_opt {
+  char *name;  /* owned */
+  char *value; /* points into name's allocation */
+} header_opt;
+
+typedef struct config {
+  const char *url;
+  header_opt *headers;
+  size_t nheaders;
+  const char *method;
+  char *body; /* owned; may contain NUL */
+  size_t body_len;
+  int have_body;
+  const char *last_event_id;
+  long retry_ms, max_retry_ms, read_timeout_ms; /* -1: not given */
+  long max_events;                              /* 0: unlimited */
+  const char **types;
+  size_t ntypes;
+  int comments, json, insecure, verbose;
+  const char *cacert;
+} config;
+
+typedef struct app {
+  const config *cfg;
+  long events;        /* message-kind events printed (after --type) */
+  int max_reached;    /* closed because of --max-events */
+  int write_error;    /* errno of a failed write to stdout, or -1 */
+  int end_204;        /* the server ended the stream with 204 */
+  int final_reported; /* the fatal error was already shown on stderr */
+} app;
+
+/* Shared between the main thread and the signal thread. */
+static atomic_int g_signal_received; /* SIGINT/SIGTERM number, 0 if none */
+static atomic_int g_sigthread_quit;
+
+/* ------------------------------------------------------------------------ */
+/* Usage                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void usage(FILE *f) {
+  fputs(
+      "Usage: " PROG " [options] URL\n"
+      "Prints every event of the EventSource (Server-Sent Events) stream at URL.\n"
+      "\n"
+      "Request:\n"
+      "  -H, --header 'Name: value'  add a request header (repeatable)\n"
+      "  -X, --request METHOD        request method (default GET, POST with -d)\n"
+      "  -d, --data BODY             request body; @FILE reads FILE, @- stdin\n"
+      "      --last-event-id ID      Last-Event-ID of the first request\n"
+      "      --cacert FILE           CA certificates to verify the server with\n"
+      "      --insecure              do not verify the server's certificate\n"
+      "Reconnection:\n"
+      "      --retry MS              initial reconnection time (default 3000)\n"
+      "      --max-retry MS          longest reconnection delay (default 30000)\n"
+      "      --read-timeout MS       reconnect after MS without data (default 0,\n"
+      "                              no timeout)\n"
+      "Output:\n"
+      "      --max-events N          exit (status 0) after N events\n"
+      "      --type NAME             only print and count events of type NAME\n"
+      "                              (repeatable)\n"
+      "      --comments              print comment lines too\n"
+      "      --json                  one JSON object per line\n"
+      "  -v, --verbose               connection notices on stderr\n"
+      "      --help                  print this help and exit\n"
+      "      --version               print the version and exit\n"
+      "\n"
+      "Options taking a value also accept the --option=value form.\n"
+      "Exit status: 0 after --max-events N events, a 204 answer or SIGINT/SIGTERM;\n"
+      "1 on a fatal error; 2 on bad usage.\n",
+      f);
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...) {
+  va_list ap;
+  fputs(PROG ": ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+  exit(EXIT_USAGE);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (q == NULL) {
+    fputs(PROG ": out of memory\n", stderr);
+    exit(EXIT_FAILURE);
+  }
+  return q;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Option parsing                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A decimal number in [min, max], the whole string, nothing else. */
+static long parse_number(const char *opt, const char *s, long min, long max) {
+  char *end = NULL;
+  long v;
+  if (*s == '\0' || !(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')))
+    die_usage("%s: '%s' is not a number", opt, s);
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (end == s || *end != '\0')
+    die_usage("%s: '%s' is not a number", opt, s);
+  if (errno == ERANGE || v < min || v > max)
+    die_usage("%s: %s is out of range (%ld to %ld)", opt, s, min, max);
+  return v;
+}
+
+static void add_header_opt(config *cfg, const char *arg) {
+  const char *colon = strchr(arg, ':');
+  size_t namelen;
+  char *copy;
+  const char *v;
+  if (colon == NULL)
+    die_usage("-H: '%s' is not 'Name: value'", arg);
+  namelen = (size_t)(colon - arg);
+  if (namelen == 0)
+    die_usage("-H: '%s' has an empty header name", arg);
+  for (size_t i = 0; i < namelen; i++) {
+    unsigned char c = (unsigned char)arg[i];
+    if (c <= ' ' || c >= 0x7f)
+      die_usage("-H: '%s': invalid character in the header name", arg);
+  }
+  v = colon + 1;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  copy = xrealloc(NULL, namelen + 1 + strlen(v) + 1);
+  memcpy(copy, arg, namelen);
+  copy[namelen] = '\0';
+  strcpy(copy + namelen + 1, v);
+  cfg->headers = xrealloc(cfg->headers, (cfg->nheaders + 1) * sizeof *cfg->headers);
+  cfg->headers[cfg->nheaders].name = copy;
+  cfg->headers[cfg->nheaders].value = copy + namelen + 1;
+  cfg->nheaders++;
+}
+
+/* Reads all of f (binary-safe). 0, or -1 with errno set. */
+static int read_stream(FILE *f, char **out, size_t *outlen) {
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    size_t n;
+    if (cap - len < 4096) {
+      cap = cap ? cap * 2 : 8192;
+      buf = xrealloc(buf, cap);
+    }
+    n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        errno = e;
+        return -1;
+      }
+      break;
+    }
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
+static void set_body_opt(config *cfg, const char *arg) {
+  free(cfg->body);
+  cfg->body = NULL;
+  cfg->body_len = 0;
+  cfg->have_body = 1;
+  if (arg[0] == '@') {
+    const char *path = arg + 1;
+    FILE *f;
+    int rc;
+    if (strcmp(path, "-") == 0) {
+      rc = read_stream(stdin, &cfg->body, &cfg->body_len);
+      if (rc != 0)
+        die_usage("-d: cannot read standard input: %s", strerror(errno));
+      return;
+    }
+    f = fopen(path, "rb");
+    if (f == NULL)
+      die_usage("-d: cannot open '%s': %s", path, strerror(errno));
+    rc = read_stream(f, &cfg->body, &cfg->body_len);
+    if (rc != 0) {
+      int e = errno;
+      fclose(f);
+      die_usage("-d: cannot read '%s': %s", path, strerror(e));
+    }
+    fclose(f);
+  } else {
+    cfg->body_len = strlen(arg);
+    cfg->body = xrealloc(NULL, cfg->body_len + 1);
+    memcpy(cfg->body, arg, cfg->body_len + 1);
+  }
+}
+
+static void parse_args(config *cfg, int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"header", required_argument, NULL, 'H'},
+      {"request", required_argument, NULL, 'X'},
+      {"data", required_argument, NULL, 'd'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"last-event-id", required_argument, NULL, OPT_LAST_EVENT_ID},
+      {"retry", required_argument, NULL, OPT_RETRY},
+      {"max-retry", required_argument, NULL, OPT_MAX_RETRY},
+      {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+      {"max-events", required_argument, NULL, OPT_MAX_EVENTS},
+      {"type", required_argument, NULL, OPT_TYPE},
+      {"comments", no_argument, NULL, OPT_COMMENTS},
+      {"json", no_argument, NULL, OPT_JSON},
+      {"cacert", required_argument, NULL, OPT_CACERT},
+      {"insecure", no_argument, NULL, OPT_INSECURE},
+      {"help", no_argument, NULL, OPT_HELP},
+      {"version", no_argument, NULL, OPT_VERSION},
+      {NULL, 0, NULL, 0}};
+  int c;
+
+  memset(cfg, 0, sizeof *cfg);
+  cfg->retry_ms = cfg->max_retry_ms = cfg->read_timeout_ms = -1;
+
+  argv[0] = (char *)PROG; /* getopt_long's messages start with argv[0] */
+  opterr = 1; /* getopt_long reports unknown options and missing values */
+  while ((c = getopt_long(argc, argv, "H:X:d:v", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'H':
+      add_header_opt(cfg, optarg);
+      break;
+    case 'X':
+      if (*optarg == '\0')
+        die_usage("-X: empty method");
+      cfg->method = optarg;
+      break;
+    case 'd':
+      set_body_opt(cfg, optarg);
+      break;
+    case 'v':
+      cfg->verbose = 1;
+      break;
+    case OPT_LAST_EVENT_ID:
+      cfg->last_event_id = optarg;
+      break;
+    case OPT_RETRY:
+      cfg->retry_ms = parse_number("--retry", optarg, 0, LONG_MAX);
+      break;
+    case OPT_MAX_RETRY:
+      cfg->max_retry_ms = parse_number("--max-retry", optarg, 0, LONG_MAX);
+      break;
+    case OPT_READ_TIMEOUT:
+      cfg->read_timeout_ms = parse_number("--read-timeout", optarg, 0, LONG_MAX);
+      break;
+    case OPT_MAX_EVENTS:
+      cfg->max_events = parse_number("--max-events", optarg, 1, LONG_MAX);
+      break;
+    case OPT_TYPE:
+      cfg->types = xrealloc(cfg->types, (cfg->ntypes + 1) * sizeof *cfg->types);
+      cfg->types[cfg->ntypes++] = optarg;
+      break;
+    case OPT_COMMENTS:
+      cfg->comments = 1;
+      break;
+    case OPT_JSON:
+      cfg->json = 1;
+      break;
+    case OPT_CACERT:
+      if (*optarg == '\0')
+        die_usage("--cacert: empty file name");
+      if (access(optarg, R_OK) != 0)
+        die_usage("--cacert: cannot read '%s': %s", optarg, strerror(errno));
+      cfg->cacert = optarg;
+      break;
+    case OPT_INSECURE:
+      cfg->insecure = 1;
+      break;
+    case OPT_HELP:
+      usage(stdout);
+      exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+    case OPT_VERSION:
+      printf(PROG " (libeventsource) %s\n", eventsource_version());
+      exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+    default: /* '?': getopt_long has printed the reason */
+      fputs("Try '" PROG " --help' for more information.\n", stderr);
+      exit(EXIT_USAGE);
+    }
+  }
+  if (optind >= argc)
+    die_usage("no URL given");
+  if (optind + 1 < argc)
+    die_usage("one URL only ('%s' is extra)", argv[optind + 1]);
+  cfg->url = argv[optind];
+}
+
+static void free_config(config *cfg) {
+  for (size_t i = 0; i < cfg->nheaders; i++)
+    free(cfg->headers[i].name);
+  free(cfg->headers);
+  free(cfg->types);
+  free(cfg->body);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len;
+  unsigned lo = 0x80, hi = 0xbf;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0)
+      lo = 0xa0;
+    else if (c == 0xed)
+      hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0)
+      lo = 0x90;
+    else if (c == 0xf4)
+      hi = 0x8f;
+  } else
+    return 0;
+  if (n < len)
+    return 0;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < len; i++)
+    if (s[i] < 0x80 || s[i] > 0xbf)
+      return 0;
+  return len;
+}
+
+/* A JSON string literal. Control characters are escaped (\n, \r, \t short,
+ * the others as \u00XX, U+0000 included); valid UTF-8 is copied as is. The
+ * library promises valid UTF-8; should a byte not be, it becomes \ufffd so
+ * the output stays valid JSON. */
+static void json_string(FILE *f, const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  putc('"', f);
+  while (i < len) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\') {
+      putc('\\', f);
+      putc(c, f);
+      i++;
+    } else if (c == '\n') {
+      fputs("\\n", f);
+      i++;
+    } else if (c == '\r') {
+      fputs("\\r", f);
+      i++;
+    } else if (c == '\t') {
+      fputs("\\t", f);
+      i++;
+    } else if (c < 0x20) {
+      fprintf(f, "\\u%04x", (unsigned)c);
+      i++;
+    } else if (c < 0x80) {
+      putc(c, f);
+      i++;
+    } else {
+      size_t n = utf8_seq_len(s + i, len - i);
+      if (n == 0) {
+        fputs("\\ufffd", f);
+        i++;
+      } else {
+        fwrite(s + i, 1, n, f);
+        i += n;
+      }
+    }
+  }
+  putc('"', f);
+}
+
+/* Ends an output record: flushes stdout and, when that fails, closes the
+ * source (from its own listener: allowed) so that sse-cat exits with 1. */
+static void end_record(eventsource_t *es, app *a) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (a->write_error < 0)
+      a->write_error = errno ? errno : EIO;
+    eventsource_close(es);
+  }
+}
+
+static int type_selected(const config *cfg, const char *type, size_t len) {
+  if (cfg->ntypes == 0)
+    return 1;
+  for (size_t i = 0; i < cfg->ntypes; i++)
+    if (strlen(cfg->types[i]) == len && memcmp(cfg->types[i], type, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* data as "data: LINE" lines, binary-safe. */
+static void print_data_lines(const char *data, size_t len) {
+  size_t start = 0;
+  for (;;) {
+    const char *nl = memchr(data + start, '\n', len - start);
+    size_t end = nl ? (size_t)(nl - data) : len;
+    if (end > start) {
+      fputs("data: ", stdout);
+      fwrite(data + start, 1, end - start, stdout);
+      putc('\n', stdout);
+    } else {
+      fputs("data:\n", stdout);
+    }
+    if (nl == NULL)
+      break;
+    start = end + 1;
+  }
+}
+
+static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a) {
+  const config *cfg = a->cfg;
+  size_t tlen, dlen, ilen;
+  const char *type = eventsource_event_type(ev, &tlen);
+  const char *data, *id;
+
+  if (cfg->max_events > 0 && a->events >= cfg->max_events)
+    return; /* closing already; never print more than N */
+  if (!type_selected(cfg, type, tlen))
+    return;
+  data = eventsource_event_data(ev, &dlen);
+  id = eventsource_event_last_event_id(ev, &ilen);
+
+  if (cfg->json) {
+    fputs("{\"kind\":\"event\",\"type\":", stdout);
+    json_string(stdout, type, tlen);
+    fputs(",\"data\":", stdout);
+    json_string(stdout, data, dlen);
+    fputs(",\"id\":", stdout);
+    json_string(stdout, id, ilen);
+    fputs("}\n", stdout);
+  } else {
+    fputs("event: ", stdout);
+    fwrite(type, 1, tlen, stdout);
+    putc('\n', stdout);
+    if (ilen > 0) {
+      fputs("id: ", stdout);
+      fwrite(id, 1, ilen, stdout);
+      putc('\n', stdout);
+    }
+    print_data_lines(data, dlen);
+    putc('\n', stdout);
+  }
+  end_record(es, a);
+
+  a->events++;
+  if (cfg->max_events > 0 && a->events >= cfg->max_events) {
+    a->max_reached = 1;
+    if (cfg->verbose)
+      fprintf(stderr, PROG ": closing after %ld event%s\n", a->events,
+              a->events == 1 ? "" : "s");
+    eventsource_close(es);
+  }
+}
+
+static void on_open(eventsource_t *es, app *a) {
+  if (a->cfg->json) {
+    fputs("{\"kind\":\"open\"}\n", stdout);
+    end_record(es, a);
+  } else {
+    fprintf(stderr, PROG ": connected to %s\n", eventsource_url(es));
+  }
+}
+
+static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
+  eventsource_error_t code = eventsource_event_error(ev);
+  long status = eventsource_event_http_status(ev);
+  const char *msg = eventsource_event_message(ev);
+  int reconnect = eventsource_event_will_reconnect(ev);
+  long delay = eventsource_event_reconnect_ms(ev);
+
+  if (code == EVENTSOURCE_ERR_HTTP_STATUS && status == 204 && !reconnect)
+    a->end_204 = 1;
+
+  if (a->cfg->json) {
+    printf("{\"kind\":\"error\",\"code\":");
+    json_string(stdout, eventsource_error_name(code), strlen(eventsource_error_name(code)));
+    printf(",\"status\":%ld,\"message\":", status);
+    json_string(stdout, msg, strlen(msg));
+    printf(",\"reconnect\":%s,\"delay_ms\":%ld}\n", reconnect ? "true" : "false", delay);
+    end_record(es, a);
+    return;
+  }
+  if (a->end_204) {
+    if (a->cfg->verbose)
+      fputs(PROG ": the server ended the stream (204 No Content)\n", stderr);
+    return;
+  }
+  fprintf(stderr, PROG ": error %s", eventsource_error_name(code));
+  if (status != 0)
+    fprintf(stderr, " (HTTP %ld)", status);
+  fprintf(stderr, ": %s", msg);
+  if (reconnect)
+    fprintf(stderr, "; reconnecting in %ld ms\n", delay);
+  else if (eventsource_ready_state(es) == EVENTSOURCE_CLOSED) {
+    fputs("; giving up\n", stderr);
+    a->final_reported = 1;
+  } else
+    fputs("; event dropped\n", stderr);
+}
+
+static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
+  app *a = ud;
+  size_t len;
+  const char *text = eventsource_event_data(ev, &len);
+  if (a->cfg->max_events > 0 && a->events >= a->cfg->max_events)
+    return;
+  if (a->cfg->json) {
+    fputs("{\"kind\":\"comment\",\"comment\":", stdout);
+    json_string(stdout, text, len);
+    fputs("}\n", stdout);
+  } else {
+    putc(':', stdout);
+    fwrite(text, 1, len, stdout);
+    putc('\n', stdout);
+  }
+  end_record(es, a);
+}
+
+static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
+  app *a = ud;
+  switch (eventsource_event_kind(ev)) {
+  case EVENTSOURCE_KIND_MESSAGE:
+    on_message(es, ev, a);
+    break;
+  case EVENTSOURCE_KIND_OPEN:
+    on_open(es, a);
+    break;
+  case EVENTSOURCE_KIND_ERROR:
+    on_error(es, ev, a);
+    break;
+  case EVENTSOURCE_KIND_COMMENT:
+    break;
+  }
+}
+
+static int on_prepare(eventsource_t *es, unsigned attempt, void *ud) {
+  size_t len;
+  const char *id = eventsource_last_event_id(es, &len);
+  (void)ud;
+  fprintf(stderr, PROG ": connecting to %s (attempt %u", eventsource_url(es), attempt);
+  if (len > 0)
+    fprintf(stderr, ", Last-Event-ID %s", id);
+  fputs(")\n", stderr);
+  return 0;
+}
+
+static CURLcode on_curl(eventsource_t *es, CURL *easy, void *ud) {
+  const config *cfg = ud;
+  CURLcode rc = CURLE_OK;
+  (void)es;
+  if (cfg->cacert != NULL)
+    rc = curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->cacert);
+  if (rc == CURLE_OK && cfg->insecure) {
+    rc = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+    if (rc == CURLE_OK)
+      rc = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setting up the source                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A setter failed: INVALID_ARGUMENT and HEADER mean a bad command line. */
+static void check_setter(eventsource_error_t rc, const char *what, const char *arg,
+                         int *status) {
+  if (rc == EVENTSOURCE_OK || *status != 0)
+    return;
+  if (rc == EVENTSOURCE_ERR_INVALID_ARGUMENT || rc == EVENTSOURCE_ERR_HEADER) {
+    fprintf(stderr, PROG ": %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "",
+            eventsource_strerror(rc));
+    fputs("Try '" PROG " --help' for more information.\n", stderr);
+    *status = EXIT_USAGE;
+  } else {
+    fprintf(stderr, PROG ": %s: %s\n", what, eventsource_strerror(rc));
+    *status = EXIT_FAILURE;
+  }
+}
+
+/* 0, or the exit status. */
+static int configure(eventsource_t *es, const config *cfg, app *a) {
+  int st = 0;
+  const char *method = cfg->method;
+
+  for (size_t i = 0; i < cfg->nheaders && st == 0; i++) {
+    const header_opt *h = &cfg->headers[i];
+    int seen = 0;
+    eventsource_error_t rc;
+    if (strcasecmp(h->name, "Last-Event-ID") == 0) {
+      fputs(PROG ": -H: use --last-event-id to set Last-Event-ID\n", stderr);
+      return EXIT_USAGE;
+    }
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = strcasecmp(cfg->headers[j].name, h->name) == 0;
+    /* The first -H of a name replaces the library's default (Accept,
+     * Cache-Control); further ones of the same name are added. */
+    if (seen)
+      rc = eventsource_add_header(es, h->name, h->value);
+    else
+      rc = eventsource_set_header(es, h->name, h->value);
+    check_setter(rc, "-H", h->name, &st);
+  }
+  if (method == NULL && cfg->have_body)
+    method = "POST";
+  if (method != NULL && st == 0)
+    check_setter(eventsource_set_method(es, method), "-X", method, &st);
+  if (cfg->have_body && st == 0)
+    check_setter(eventsource_set_body(es, cfg->body, cfg->body_len), "-d", NULL, &st);
+  if (cfg->last_event_id != NULL && st == 0)
+    check_setter(eventsource_set_last_event_id(es, cfg->last_event_id),
+                 "--last-event-id", NULL, &st);
+  if (cfg->retry_ms >= 0 && st == 0)
+    check_setter(eventsource_set_retry(es, cfg->retry_ms), "--retry", NULL, &st);
+  if (cfg->max_retry_ms >= 0 && st == 0)
+    check_setter(eventsource_set_max_retry(es, cfg->max_retry_ms), "--max-retry", NULL, &st);
+  if (cfg->read_timeout_ms >= 0 && st == 0)
+    check_setter(eventsource_set_read_timeout(es, cfg->read_timeout_ms), "--read-timeout",
+                 NULL, &st);
+  if ((cfg->cacert != NULL || cfg->insecure) && st == 0)
+    check_setter(eventsource_set_curl_callback(es, on_curl, (void *)cfg), "--cacert/--insecure",
+                 NULL, &st);
+  if (cfg->verbose && st == 0)
+    check_setter(eventsource_set_prepare_callback(es, on_prepare, NULL), "-v", NULL, &st);
+  if (st == 0)
+    check_setter(eventsource_add_any_listener(es, on_any, a, NULL), "listener", NULL, &st);
+  if (cfg->comments && st == 0)
+    check_setter(eventsource_add_comment_listener(es, on_comment, a, NULL), "listener", NULL,
+                 &st);
+  return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The signal thread                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct sigthread_arg {
+  eventsource_t *es;
+  sigset_t set;
+} sigthread_arg;
+
+static void *signal_thread(void *p) {
+  sigthread_arg *arg = p;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&arg->set, &sig) != 0)
+      continue;
+    if (sig == SIGUSR1) {
+      if (atomic_load(&g_sigthread_quit))
+        return NULL;
+      continue; /* not from main: ignore */
+    }
+    if (atomic_load(&g_signal_received) != 0)
+      _exit(128 + sig); /* second signal: give up on a clean close */
+    atomic_store(&g_signal_received, sig);
+    eventsource_close(arg->es);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+  config cfg;
+  app a;
+  sigthread_arg sarg;
+  pthread_t sigthr;
+  struct sigaction sa;
+  eventsource_t *es = NULL;
+  eventsource_error_t rc;
+  int status, err;
+
+  /* No thread exists yet, and the defaults for SIGINT and SIGTERM are right
+   * while the command line is read (-d @- may wait on stdin). */
+  parse_args(&cfg, argc, argv);
+
+  /* Before any thread exists: see the comment at the top. */
+  sigemptyset(&sarg.set);
+  sigaddset(&sarg.set, SIGINT);
+  sigaddset(&sarg.set, SIGTERM);
+  sigaddset(&sarg.set, SIGUSR1);
+  err = pthread_sigmask(SIG_BLOCK, &sarg.set, NULL);
+  if (err != 0) {
+    fprintf(stderr, PROG ": pthread_sigmask: %s\n", strerror(err));
+    free_config(&cfg);
+    return EXIT_FAILURE;
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+
+  rc = eventsource_new(&es, cfg.url);
+  if (rc != EVENTSOURCE_OK) {
+    fprintf(stderr, PROG ": %s: %s\n", cfg.url, eventsource_strerror(rc));
+    free_config(&cfg);
+    return rc == EVENTSOURCE_ERR_URL || rc == EVENTSOURCE_ERR_INVALID_ARGUMENT ? EXIT_USAGE
+                                                                                 : EXIT_FAILURE;
+  }
+
+  memset(&a, 0, sizeof a);
+  a.cfg = &cfg;
+  a.write_error = -1;
+  status = configure(es, &cfg, &a);
+  if (status != 0) {
+    eventsource_free(es);
+    free_config(&cfg);
+    return status;
+  }
+
+  sarg.es = es;
+  err = pthread_create(&sigthr, NULL, signal_thread, &sarg);
+  if (err != 0) {
+    fprintf(stderr, PROG ": pthread_create: %s\n", strerror(err));
+    eventsource_free(es);
+    free_config(&cfg);
+    return EXIT_FAILURE;
+  }
+
+  rc = eventsource_run(es);
+
+  atomic_store(&g_sigthread_quit, 1);
+  pthread_kill(sigthr, SIGUSR1);
+  pthread_join(sigthr, NULL);
+
+  if (a.write_error >= 0) {
+    if (a.write_error != EPIPE)
+      fprintf(stderr, PROG ": write error: %s\n", strerror(a.write_error));
+    status = EXIT_FAILURE;
+  } else if (a.max_reached) {
+    status = EXIT_SUCCESS;
+  } else if (atomic_load(&g_signal_received) != 0) {
+    if (cfg.verbose)
+      fprintf(stderr, PROG ": %s, closed\n", strsignal(atomic_load(&g_signal_received)));
+    status = EXIT_SUCCESS;
+  } else if (rc == EVENTSOURCE_OK) {
+    status = EXIT_SUCCESS;
+  } else if (rc == EVENTSOURCE_ERR_HTTP_STATUS &&
+             (a.end_204 || eventsource_last_http_status(es) == 204)) {
+    status = EXIT_SUCCESS;
+  } else if (a.final_reported && rc == eventsource_last_error(es)) {
+    status = EXIT_FAILURE; /* the error notice said it all */
+  } else {
+    const char *msg = eventsource_last_error_message(es);
+    long http = eventsource_last_http_status(es);
+    fprintf(stderr, PROG ": %s", eventsource_error_name(rc));
+    if (rc == EVENTSOURCE_ERR_HTTP_STATUS && http != 0)
+      fprintf(stderr, " (HTTP %ld)", http);
+    if (eventsource_last_error(es) == rc && msg[0] != '\0')
+      fprintf(stderr, ": %s\n", msg);
+    else
+      fprintf(stderr, ": %s\n", eventsource_strerror(rc));
+    status = EXIT_FAILURE;
+  }
+
+  eventsource_free(es);
+  free_config(&cfg);
+  if (fclose(stdout) != 0 && status == EXIT_SUCCESS) {
+    if (errno != EPIPE)
+      fprintf(stderr, PROG ": write error: %s\n", strerror(errno));
+    status = EXIT_FAILURE;
+  }
+  return status;
+}

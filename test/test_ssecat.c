@@ -1,0 +1,730 @@
+/*
+ * test_ssecat.c - runs the sse-cat program ($ES_BUILD_DIR/demo/sse-cat) as a
+ * child process against the scripted loopback server and checks its output,
+ * what reaches the server, and its exit status.
+ *
+ * Synchronisation is only on what is observed: lines read from the child's
+ * stdout (with a deadline), requests and client closes recorded by the
+ * server, the child's exit. Every wait has a deadline of its own so that a
+ * hang fails the test even with CK_FORK=no (where Check's timeouts do not
+ * apply); on a failure the checked teardown kills the child and stops the
+ * server.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/sse_server.h"
+
+extern char **environ;
+
+#define STEP_MS 15000 /* deadline of one wait */
+
+/* ------------------------------------------------------------------------ */
+/* Child processes                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct buf {
+  char *p;
+  size_t len, cap;
+} buf;
+
+typedef struct proc {
+  pid_t pid; /* 0: none */
+  int fd[2]; /* read ends of the child's stdout and stderr; -1 once at EOF */
+  buf out, err;
+  size_t opos; /* stdout consumed by next_line() */
+  int reaped;
+  int wstatus;
+} proc;
+
+static ts_server *g_srv;
+static proc g_proc;
+static char g_tmpfile[64];
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void buf_append(buf *b, const char *data, size_t n) {
+  if (b->cap - b->len < n + 1) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n + 1)
+      cap *= 2;
+    b->p = realloc(b->p, cap);
+    ck_assert_ptr_nonnull(b->p);
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static const char *sse_cat_path(void) {
+  static char path[4096];
+  const char *dir = getenv("ES_BUILD_DIR");
+  ck_assert_msg(dir != NULL && *dir != '\0', "ES_BUILD_DIR is not set");
+  snprintf(path, sizeof path, "%s/demo/sse-cat", dir);
+  ck_assert_msg(access(path, X_OK) == 0, "%s is missing or not executable", path);
+  return path;
+}
+
+/* Starts sse-cat with args (NULL-terminated, without argv[0]); stdin is
+ * /dev/null, stdout and stderr are pipes. */
+static proc *spawn_args(const char *const *args) {
+  proc *p = &g_proc;
+  const char *argv[64];
+  int out[2], err[2], n = 0, rc;
+  posix_spawn_file_actions_t fa;
+
+  ck_assert_int_eq(p->pid, 0);
+  argv[n++] = sse_cat_path();
+  for (int i = 0; args[i] != NULL; i++) {
+    ck_assert_int_lt(n, 63);
+    argv[n++] = args[i];
+  }
+  argv[n] = NULL;
+
+  ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+  ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(err[1]);
+  p->fd[0] = out[0];
+  p->fd[1] = err[0];
+  if (rc != 0) {
+    p->pid = 0;
+    ck_abort_msg("posix_spawn %s: %s", argv[0], strerror(rc));
+  }
+  return p;
+}
+
+/* Waits up to timeout_ms for output, reads what is there. 0 if something
+ * happened (data or EOF), -1 on timeout or when both pipes are at EOF. */
+static int pump(proc *p, int timeout_ms) {
+  struct pollfd pfd[2];
+  int n = 0, idx[2];
+  for (int i = 0; i < 2; i++) {
+    if (p->fd[i] >= 0) {
+      pfd[n].fd = p->fd[i];
+      pfd[n].events = POLLIN;
+      pfd[n].revents = 0;
+      idx[n++] = i;
+    }
+  }
+  if (n == 0)
+    return -1;
+  if (timeout_ms < 0)
+    timeout_ms = 0;
+  int rc = poll(pfd, (nfds_t)n, timeout_ms);
+  if (rc < 0 && errno == EINTR)
+    return 0;
+  ck_assert_int_ge(rc, 0);
+  if (rc == 0)
+    return -1;
+  for (int k = 0; k < n; k++) {
+    if (pfd[k].revents == 0)
+      continue;
+    char tmp[8192];
+    ssize_t r = read(pfd[k].fd, tmp, sizeof tmp);
+    if (r > 0) {
+      buf_append(idx[k] == 0 ? &p->out : &p->err, tmp, (size_t)r);
+    } else if (r == 0 || errno != EINTR) {
+      close(p->fd[idx[k]]);
+      p->fd[idx[k]] = -1;
+    }
+  }
+  return 0;
+}
+
+/* The next stdout line (without its LF, NUL-terminated in place of the LF),
+ * or NULL on EOF or timeout. */
+static const char *next_line(proc *p, int timeout_ms) {
+  long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    char *start = p->out.p ? p->out.p + p->opos : NULL;
+    char *nl = start ? memchr(start, '\n', p->out.len - p->opos) : NULL;
+    if (nl != NULL) {
+      *nl = '\0';
+      p->opos = (size_t)(nl - p->out.p) + 1;
+      return start;
+    }
+    if (p->fd[0] < 0)
+      return NULL;
+    if (pump(p, (int)(deadline - now_ms())) != 0 && now_ms() >= deadline)
+      return NULL;
+  }
+}
+
+static const char *stderr_text(proc *p) {
+  return p->err.p ? p->err.p : "";
+}
+
+/* Reads everything until both pipes are at EOF and reaps the child. Returns
+ * its exit status (128 + signal if killed by one), or -1 if it did not end
+ * within timeout_ms (it is then killed). */
+static int finish(proc *p, int timeout_ms) {
+  long long deadline = now_ms() + timeout_ms;
+  while ((p->fd[0] >= 0 || p->fd[1] >= 0) && now_ms() < deadline)
+    pump(p, (int)(deadline - now_ms()));
+  while (!p->reaped) {
+    pid_t r = waitpid(p->pid, &p->wstatus, WNOHANG);
+    if (r == p->pid) {
+      p->reaped = 1;
+      break;
+    }
+    ck_assert_int_ne(r, -1);
+    if (now_ms() >= deadline) {
+      kill(p->pid, SIGKILL);
+      waitpid(p->pid, &p->wstatus, 0);
+      p->reaped = 1;
+      return -1;
+    }
+    /* Pipes are closed but the process has not ended yet: a bounded wait
+     * for an exit that is already under way, not synchronisation. */
+    poll(NULL, 0, 2);
+  }
+  if (WIFEXITED(p->wstatus))
+    return WEXITSTATUS(p->wstatus);
+  if (WIFSIGNALED(p->wstatus))
+    return 128 + WTERMSIG(p->wstatus);
+  return -1;
+}
+
+static void proc_cleanup(proc *p) {
+  if (p->pid > 0 && !p->reaped) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &p->wstatus, 0);
+  }
+  for (int i = 0; i < 2; i++)
+    if (p->fd[i] >= 0)
+      close(p->fd[i]);
+  free(p->out.p);
+  free(p->err.p);
+  memset(p, 0, sizeof *p);
+  p->fd[0] = p->fd[1] = -1;
+}
+
+#define EXPECT_LINE(p, expected)                                               \
+  do {                                                                         \
+    const char *got_ = next_line((p), STEP_MS);                                \
+    ck_assert_msg(got_ != NULL && strcmp(got_, (expected)) == 0,              \
+                  "expected line\n  %s\ngot\n  %s\nstderr: %s", (expected),    \
+                  got_ ? got_ : "(EOF or timeout)", stderr_text(p));           \
+  } while (0)
+
+#define EXPECT_EXIT(p, code)                                                   \
+  do {                                                                         \
+    int st_ = finish((p), STEP_MS);                                            \
+    ck_assert_msg(st_ == (code), "exit status %d, expected %d; stderr: %s",   \
+                  st_, (code), stderr_text(p));                                \
+  } while (0)
+
+/* The rest of stdout must be empty. */
+#define EXPECT_NO_MORE_OUTPUT(p)                                               \
+  ck_assert_msg((p)->opos == (p)->out.len, "unexpected output: %s",          \
+                (p)->out.p + (p)->opos)
+
+static const char *const no_headers[] = {NULL};
+
+static int starts_with(const char *s, const char *prefix) {
+  return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int scale_small(void) {
+  const char *s = getenv("ES_TEST_SCALE");
+  return s != NULL && strcmp(s, "small") == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fixture                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void setup(void) {
+  memset(&g_proc, 0, sizeof g_proc);
+  g_proc.fd[0] = g_proc.fd[1] = -1;
+  g_tmpfile[0] = '\0';
+  g_srv = ts_server_start();
+  ck_assert_ptr_nonnull(g_srv);
+}
+
+static void teardown(void) {
+  proc_cleanup(&g_proc);
+  if (g_srv != NULL)
+    ts_server_stop(g_srv);
+  g_srv = NULL;
+  if (g_tmpfile[0] != '\0')
+    unlink(g_tmpfile);
+}
+
+static char *url(const char *path) {
+  static char u[2][256];
+  static int which;
+  which ^= 1;
+  snprintf(u[which], sizeof u[which], "%s", ts_server_url(g_srv, path));
+  return u[which];
+}
+
+/* The header's value in request i, asserting that it is there. */
+static void expect_header(int i, const char *name, const char *value) {
+  ts_request r;
+  char v[1024];
+  ck_assert_int_eq(ts_server_get_request(g_srv, i, &r), 0);
+  ck_assert_msg(ts_request_header(&r, name, v, sizeof v) == 1,
+                "request %d has no %s header", i, name);
+  ck_assert_str_eq(v, value);
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON output                                                              */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_json_events) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "id: 1\ndata: plain\n\n");
+  ts_script_writes(sc, ": a comment\n");
+  ts_script_writes(sc, "event: custom\nid: abc\ndata: line1\ndata: line2\n\n");
+  ts_script_writes(sc, "data: say \"hi\" \\ back\\slash\n\n");
+  ts_script_write(sc, "data: nul\0x\n\n", 13);
+  ts_script_writes(sc, "data: h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\n\n");
+  ts_script_writes(sc, "data: ctl\x01\x1f\ttab\x7f\n\n");
+  ts_script_hold(sc);
+
+  const char *args[] = {"--json", "--comments", "--max-events", "6", url("/s"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"plain\",\"id\":\"1\"}");
+  EXPECT_LINE(p, "{\"kind\":\"comment\",\"comment\":\" a comment\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"custom\",\"data\":\"line1\\nline2\",\"id\":\"abc\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\","
+                 "\"data\":\"say \\\"hi\\\" \\\\ back\\\\slash\",\"id\":\"abc\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"nul\\u0000x\",\"id\":\"abc\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\","
+                 "\"data\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\",\"id\":\"abc\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\","
+                 "\"data\":\"ctl\\u0001\\u001f\\ttab\x7f\",\"id\":\"abc\"}");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_int_ge(ts_server_wait_client_closes(g_srv, 1, STEP_MS), 1);
+}
+END_TEST
+
+/* Without --comments, comments are not printed (and not counted). */
+START_TEST(test_json_no_comments) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, ": hidden\n\n:another\ndata: x\n\n: after\ndata: y\n\n");
+  ts_script_hold(sc);
+
+  const char *args[] = {"--json", "--max-events=2", url("/"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"x\",\"id\":\"\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"y\",\"id\":\"\"}");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+}
+END_TEST
+
+START_TEST(test_json_404) {
+  const char *const hdrs[] = {"Content-Type: text/plain", "Content-Length: 9", NULL};
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, 404, "Not Found", hdrs);
+  ts_script_writes(sc, "not here\n");
+
+  const char *args[] = {"--json", url("/missing"), NULL};
+  proc *p = spawn_args(args);
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(line != NULL, "no output; stderr: %s", stderr_text(p));
+  const char *head = "{\"kind\":\"error\",\"code\":\"HTTP_STATUS\",\"status\":404,\"message\":\"";
+  const char *tail = "\",\"reconnect\":false,\"delay_ms\":-1}";
+  ck_assert_msg(strncmp(line, head, strlen(head)) == 0, "bad error line: %s", line);
+  ck_assert_msg(strlen(line) > strlen(head) + strlen(tail) &&
+                    strcmp(line + strlen(line) - strlen(tail), tail) == 0,
+                "bad error line: %s", line);
+  EXPECT_EXIT(p, 1);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_msg(strstr(stderr_text(p), "sse-cat: ") != NULL, "no message on stderr");
+  ck_assert_int_eq(ts_server_request_count(g_srv), 1);
+}
+END_TEST
+
+/* The readable (non-JSON) form: wire-like records, NUL bytes kept, notices
+ * on stderr. */
+START_TEST(test_plain_output) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "event: ping\nid: 9\ndata: a\ndata: b\n\n");
+  ts_script_write(sc, "data: n\0l\n\n", 11);
+  ts_script_writes(sc, ": note\n");
+  ts_script_writes(sc, "id\ndata\n\n");
+  ts_script_hold(sc);
+
+  const char *args[] = {"--max-events", "3", "--comments", url("/"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  static const char expected[] = "event: ping\nid: 9\ndata: a\ndata: b\n\n"
+                                 "event: message\nid: 9\ndata: n\0l\n\n"
+                                 ": note\n"
+                                 "event: message\ndata:\n\n";
+  ck_assert_msg(p->out.len == sizeof expected - 1 &&
+                    memcmp(p->out.p, expected, sizeof expected - 1) == 0,
+                "unexpected output (%zu bytes): %s", p->out.len, p->out.p ? p->out.p : "");
+  ck_assert_msg(strncmp(stderr_text(p), "sse-cat: ", 9) == 0, "no open notice: %s",
+                stderr_text(p));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Ending                                                                   */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_max_events) {
+  int n = scale_small() ? 3 : 40;
+  ts_script *sc = ts_server_add_script(g_srv);
+  char *all = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&all, &len);
+  ck_assert_ptr_nonnull(f);
+  for (int i = 0; i < n + 5; i++)
+    fprintf(f, "id: %d\ndata: event %d\n\n", i, i);
+  fclose(f);
+  ts_script_headers(sc);
+  ts_script_write(sc, all, len); /* one write: all events in one chunk */
+  ts_script_hold(sc);
+  free(all);
+
+  char nbuf[16];
+  snprintf(nbuf, sizeof nbuf, "%d", n);
+  const char *args[] = {url("/"), "--json", "--max-events", nbuf, NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  for (int i = 0; i < n; i++) {
+    char exp[128];
+    snprintf(exp, sizeof exp,
+             "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"event %d\",\"id\":\"%d\"}", i,
+             i);
+    EXPECT_LINE(p, exp);
+  }
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_int_ge(ts_server_wait_client_closes(g_srv, 1, STEP_MS), 1);
+}
+END_TEST
+
+/* A stream that ends is reconnected to with Last-Event-ID; 204 then ends
+ * sse-cat with status 0. --last-event-id goes in the first request. */
+START_TEST(test_reconnect_then_204) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "id: 7\ndata: x\n\n");
+  ts_script_close(sc);
+  sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, 204, "No Content", no_headers);
+
+  const char *args[] = {"--json", "--last-event-id", "start-5", "--retry=10", url("/r"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"x\",\"id\":\"7\"}");
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(line != NULL, "no EOF error line; stderr: %s", stderr_text(p));
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"EOF\",\"status\":0,\"message\":\"") &&
+                    strstr(line, "\",\"reconnect\":true,\"delay_ms\":") != NULL,
+                "bad EOF error line: %s", line);
+  /* --retry=10: the first reconnection delay is at most 10 ms. */
+  long delay = strtol(strstr(line, "\"delay_ms\":") + 11, NULL, 10);
+  ck_assert_msg(delay >= 0 && delay <= 10, "delay_ms %ld with --retry=10", delay);
+  line = next_line(p, STEP_MS);
+  ck_assert_msg(line != NULL, "no 204 line; stderr: %s", stderr_text(p));
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"HTTP_STATUS\",\"status\":204,"
+                                  "\"message\":\"") &&
+                    strstr(line, "\",\"reconnect\":false,\"delay_ms\":-1}") != NULL,
+                "bad 204 line: %s", line);
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_int_eq(ts_server_request_count(g_srv), 2);
+  expect_header(0, "Last-Event-ID", "start-5");
+  expect_header(1, "Last-Event-ID", "7");
+}
+END_TEST
+
+/* --read-timeout: a silent stream is dropped and reconnected. (The timeout
+ * also covers the wait for the response headers, so it must be long enough
+ * for a slow machine to get from connect to open.) */
+START_TEST(test_read_timeout) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_hold(sc);
+  sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, 204, "No Content", no_headers);
+
+  const char *args[] = {"--json", "--read-timeout", "1000", "--retry", "10", "--max-retry=50",
+                        url("/"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(line != NULL &&
+                    starts_with(line, "{\"kind\":\"error\",\"code\":\"READ_TIMEOUT\",") &&
+                    strstr(line, "\"reconnect\":true") != NULL,
+                "bad read-timeout line: %s", line ? line : "(none)");
+  line = next_line(p, STEP_MS);
+  ck_assert_msg(line != NULL && strstr(line, "\"status\":204") != NULL, "bad 204 line: %s",
+                line ? line : "(none)");
+  EXPECT_EXIT(p, 0);
+  ck_assert_int_ge(ts_server_wait_client_closes(g_srv, 1, STEP_MS), 1);
+  ck_assert_int_eq(ts_server_request_count(g_srv), 2);
+}
+END_TEST
+
+static const int term_signals[] = {SIGTERM, SIGINT};
+
+/* A signal during a held, silent stream closes the source; exit 0. */
+START_TEST(test_signal) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_hold(sc);
+
+  const char *args[] = {"--json", url("/"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  ck_assert_int_eq(kill(p->pid, term_signals[_i]), 0);
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_int_ge(ts_server_wait_client_closes(g_srv, 1, STEP_MS), 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Selection                                                                */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_type_filter) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "event: b\ndata: 1\n\nevent: a\ndata: 2\n\nevent: b\ndata: 3\n\n"
+                       "data: 4\n\nevent: a\ndata: 5\n\n");
+  ts_script_hold(sc);
+
+  const char *args[] = {"--json", "--type=a", "--type", "message", "--max-events", "2",
+                        url("/"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"a\",\"data\":\"2\",\"id\":\"\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"4\",\"id\":\"\"}");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The request                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void one_event_script(void) {
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: ok\n\n");
+  ts_script_hold(sc);
+}
+
+START_TEST(test_headers_method_body) {
+  one_event_script();
+  const char *args[] = {"-H",   "X-Test: hello world", "-HX-Other:two",  "-H",
+                        "Accept: application/x-test",  "-X",             "POST",
+                        "-d",   "a=1&b=2",             "--max-events=1", url("/post"),
+                        NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  ck_assert_str_eq(p->out.p ? p->out.p : "", "event: message\ndata: ok\n\n");
+
+  ts_request r;
+  ck_assert_int_eq(ts_server_request_count(g_srv), 1);
+  ck_assert_int_eq(ts_server_get_request(g_srv, 0, &r), 0);
+  ck_assert_str_eq(r.method, "POST");
+  ck_assert_str_eq(r.path, "/post");
+  expect_header(0, "X-Test", "hello world");
+  expect_header(0, "X-Other", "two");
+  expect_header(0, "Accept", "application/x-test");
+  int accepts = 0;
+  for (int i = 0; i < r.nheaders; i++)
+    if (strncasecmp(r.headers[i], "Accept:", 7) == 0)
+      accepts++;
+  ck_assert_int_eq(accepts, 1); /* -H replaced the default */
+  ck_assert_uint_eq(r.body_len, 7);
+  ck_assert_mem_eq(r.body, "a=1&b=2", 7);
+}
+END_TEST
+
+/* -d @file: binary-safe; with -d and no -X the method is POST. */
+START_TEST(test_body_from_file) {
+  static const char body[] = "bin\0ary\r\n\xff\x01 body";
+  int fd;
+  char arg[80];
+  snprintf(g_tmpfile, sizeof g_tmpfile, "/tmp/test_ssecat_XXXXXX");
+  fd = mkstemp(g_tmpfile);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, body, sizeof body - 1), (ssize_t)(sizeof body - 1));
+  close(fd);
+  one_event_script();
+  one_event_script();
+
+  snprintf(arg, sizeof arg, "--data=@%s", g_tmpfile);
+  const char *args[] = {arg, "--header=Content-Type: application/octet-stream",
+                        "--max-events", "1", url("/file"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+
+  ts_request r;
+  ck_assert_int_eq(ts_server_get_request(g_srv, 0, &r), 0);
+  ck_assert_str_eq(r.method, "POST");
+  expect_header(0, "Content-Type", "application/octet-stream");
+  ck_assert_uint_eq(r.body_len, sizeof body - 1);
+  ck_assert_mem_eq(r.body, body, sizeof body - 1);
+  proc_cleanup(p);
+
+  /* -X wins over the implied POST. */
+  const char *args2[] = {"-X", "REPORT", "-d", arg + 7, "--max-events", "1", url("/file"),
+                         NULL};
+  p = spawn_args(args2);
+  EXPECT_EXIT(p, 0);
+  ck_assert_int_eq(ts_server_get_request(g_srv, 1, &r), 0);
+  ck_assert_str_eq(r.method, "REPORT");
+  ck_assert_uint_eq(r.body_len, sizeof body - 1);
+  ck_assert_mem_eq(r.body, body, sizeof body - 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The command line                                                         */
+/* ------------------------------------------------------------------------ */
+
+#define BAD_URL "http://127.0.0.1:9/never"
+static const char *const usage_cases[][8] = {
+    {NULL},
+    {BAD_URL, "http://127.0.0.1:9/second", NULL},
+    {"--json", NULL},
+    {"--bogus", BAD_URL, NULL},
+    {"-q", BAD_URL, NULL},
+    {BAD_URL, "--max-events", NULL},
+    {"--max-events", "abc", BAD_URL, NULL},
+    {"--max-events", "0", BAD_URL, NULL},
+    {"--max-events=", BAD_URL, NULL},
+    {"--max-events", "3x", BAD_URL, NULL},
+    {"--max-events", " 3", BAD_URL, NULL},
+    {"--max-events", "99999999999999999999999", BAD_URL, NULL},
+    {"--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:9/", NULL},
+    {"--retry", "-5", BAD_URL, NULL},
+    {"--retry=1.5", BAD_URL, NULL},
+    {"--max-retry", "", BAD_URL, NULL},
+    {"--read-timeout", "99999999999999999999999", BAD_URL, NULL},
+    {"-H", "NoColon", BAD_URL, NULL},
+    {"-H", ": empty name", BAD_URL, NULL},
+    {"-H", "Bad Name: x", BAD_URL, NULL},
+    {"-H", "Last-Event-ID: 5", BAD_URL, NULL},
+    {"--header=X-A\x01: b", BAD_URL, NULL},
+    {"-X", "BAD METHOD", BAD_URL, NULL},
+    {"-X", "", BAD_URL, NULL},
+    {"-d", "@/nonexistent/sse-cat-test", BAD_URL, NULL},
+    {"--last-event-id", "a\nb", BAD_URL, NULL},
+    {"--json=yes", BAD_URL, NULL},
+    {"ftp://127.0.0.1/x", NULL},
+    {"not a url", NULL},
+};
+
+START_TEST(test_bad_usage) {
+  proc *p = spawn_args(usage_cases[_i]);
+  EXPECT_EXIT(p, 2);
+  ck_assert_msg(p->out.len == 0, "case %d: output on stdout: %s", _i, p->out.p);
+  ck_assert_msg(strncmp(stderr_text(p), "sse-cat: ", 9) == 0, "case %d: stderr: %s", _i,
+                stderr_text(p));
+  ck_assert_int_eq(ts_server_request_count(g_srv), 0);
+}
+END_TEST
+
+START_TEST(test_help_version) {
+  const char *help[] = {"--help", NULL};
+  proc *p = spawn_args(help);
+  EXPECT_EXIT(p, 0);
+  ck_assert_ptr_nonnull(p->out.p);
+  ck_assert_msg(strncmp(p->out.p, "Usage: sse-cat ", 15) == 0, "help: %s", p->out.p);
+  ck_assert_ptr_nonnull(strstr(p->out.p, "--max-events"));
+  ck_assert_uint_eq(p->err.len, 0);
+  proc_cleanup(p);
+
+  const char *version[] = {"--version", NULL};
+  p = spawn_args(version);
+  EXPECT_EXIT(p, 0);
+  ck_assert_ptr_nonnull(p->out.p);
+  ck_assert_ptr_nonnull(strstr(p->out.p, "0."));
+  ck_assert_msg(strncmp(p->out.p, "sse-cat ", 8) == 0, "version: %s", p->out.p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *ssecat_suite(void) {
+  Suite *s = suite_create("sse-cat");
+  TCase *tc;
+
+  tc = tcase_create("json");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_json_events);
+  tcase_add_test(tc, test_json_no_comments);
+  tcase_add_test(tc, test_json_404);
+  tcase_add_test(tc, test_plain_output);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("ending");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_max_events);
+  tcase_add_test(tc, test_reconnect_then_204);
+  tcase_add_test(tc, test_read_timeout);
+  tcase_add_loop_test(tc, test_signal, 0, (int)(sizeof term_signals / sizeof term_signals[0]));
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("request");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_type_filter);
+  tcase_add_test(tc, test_headers_method_body);
+  tcase_add_test(tc, test_body_from_file);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("usage");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, test_bad_usage, 0,
+                      (int)(sizeof usage_cases / sizeof usage_cases[0]));
+  tcase_add_test(tc, test_help_version);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(ssecat_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
