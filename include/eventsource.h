@@ -358,10 +358,17 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
 /* The reconnection policy hook, called on the loop thread when a connection
  * ends or fails, before the error notification. why is NETWORK, EOF,
  * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE or REDIRECT; http_status the status
- * (0 when none); attempt counts consecutive failures (1 for the first).
+ * of the refused response (HTTP_STATUS, CONTENT_TYPE, REDIRECT; 0 for the
+ * others); attempt counts consecutive failures (1 for the first; reset by a
+ * connection that stayed open for the backoff-reset time).
  * *reconnect and *delay_ms hold the default decision (the spec's: reconnect
- * after NETWORK, EOF and READ_TIMEOUT; stop otherwise) and may be changed.
- * Stopping makes the source CLOSED; its error notification carries why. */
+ * after NETWORK, EOF and READ_TIMEOUT, with the backoff delay; stop
+ * otherwise) and may be changed (the delay is clamped to [0, 24 h]).
+ * Stopping makes the source CLOSED; its error notification carries why, and
+ * eventsource_run() returns why, or POLICY when the policy stopped a
+ * connection the spec would have reestablished (NETWORK, EOF, READ_TIMEOUT).
+ * Reconnecting after HTTP_STATUS, CONTENT_TYPE or REDIRECT is allowed (how
+ * 5xx and 429 are retried). */
 typedef void (*eventsource_policy_fn)(eventsource_t *es, eventsource_error_t why,
                                       long http_status, unsigned attempt,
                                       int *reconnect, long *delay_ms,

@@ -120,6 +120,7 @@ struct eventsource {
   int in_callback;             /* depth of user callbacks on the loop thread */
   int free_deferred;
   pthread_mutex_t cb_lock;     /* held by the loop thread while it calls listeners */
+  pthread_mutex_t multi_lock;  /* guards es->multi for other threads (close, restart) */
 
   /* eventsource_run() / eventsource_start() */
   eventsource_multi_t *own_multi;

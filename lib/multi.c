@@ -135,7 +135,7 @@ int es_multi_on_loop_thread(const eventsource_multi_t *m) {
 }
 
 int es_multi_in_step(const eventsource_multi_t *m) {
-  return m->in_step && es_multi_on_loop_thread(m);
+  return es_multi_on_loop_thread(m) && m->in_step;
 }
 
 uint32_t es_multi_random(eventsource_multi_t *m) { return es_random_next(&m->rnd); }
@@ -223,7 +223,9 @@ static void detach(eventsource_multi_t *m, eventsource_t *es) {
     es->next->prev = es->prev;
   es->next = es->prev = NULL;
   m->nsources--;
+  pthread_mutex_lock(&es->multi_lock);
   es->multi = NULL;
+  pthread_mutex_unlock(&es->multi_lock);
   if (es->phase != ES_DONE)
     es->phase = ES_IDLE;
 }
@@ -241,7 +243,9 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
     m->heap = h;
     m->heap_cap = cap;
   }
+  pthread_mutex_lock(&es->multi_lock);
   es->multi = m;
+  pthread_mutex_unlock(&es->multi_lock);
   es->prev = NULL;
   es->next = m->sources;
   if (m->sources)
@@ -379,8 +383,11 @@ void eventsource_multi_free(eventsource_multi_t *m) {
 /* ------------------------------------------------------------------------ */
 
 static void begin_step(eventsource_multi_t *m) {
-  m->loop_thread = pthread_self();
-  atomic_store(&m->loop_thread_set, 1);
+  if (!atomic_load(&m->loop_thread_set) ||
+      !pthread_equal(m->loop_thread, pthread_self())) {
+    m->loop_thread = pthread_self();
+    atomic_store(&m->loop_thread_set, 1);
+  }
   m->in_step = 1;
 }
 

@@ -17,8 +17,10 @@
 /* Callbacks. Each returns 0 to go on; non-zero stops es_parser_feed() at once
  * (it returns ES_PARSER_STOPPED; the rest of that chunk is not parsed: the
  * owner is closing or restarting and will call es_parser_reset()). Every
- * string is valid UTF-8 and NUL-terminated; data may contain U+0000. Pointers
- * are valid until the callback returns. Any callback may be NULL. */
+ * string is valid UTF-8 and NUL-terminated; data may contain U+0000, and so
+ * may the type ("event:\0x") and comment text, as the spec allows: use the
+ * lengths. The id never does. Pointers are valid until the callback returns.
+ * Any callback may be NULL. */
 typedef struct es_parser_callbacks {
   /* A dispatched event: type is the event: field or "message"; id is the
    * source's last event ID string after this block's id: fields. */

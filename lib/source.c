@@ -189,7 +189,8 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
   es->parser = es_parser_new(&parser_cbs, es, EVENTSOURCE_DEFAULT_MAX_LINE,
                              EVENTSOURCE_DEFAULT_MAX_EVENT);
   if (!es->url || !es->method || !es->parser ||
-      pthread_mutex_init(&es->cb_lock, NULL) != 0) {
+      pthread_mutex_init(&es->cb_lock, NULL) != 0 ||
+      pthread_mutex_init(&es->multi_lock, NULL) != 0) {
     es_parser_free(es->parser);
     es_free(es->method);
     es_free(es->url);
@@ -229,6 +230,7 @@ void es_source_destroy(eventsource_t *es) {
   es_free(es->body);
   es_free(es->url);
   pthread_mutex_destroy(&es->cb_lock);
+  pthread_mutex_destroy(&es->multi_lock);
   es_free(es);
   curl_global_cleanup();
 }
@@ -1003,18 +1005,25 @@ void eventsource_close(eventsource_t *es) {
   }
   set_ready_state(es, EVENTSOURCE_CLOSED);
   es->user_closed = 1;
+  pthread_mutex_lock(&es->multi_lock);
   eventsource_multi_t *m = es->multi;
+  int on_loop = m && es_multi_on_loop_thread(m);
+  pthread_mutex_unlock(&es->multi_lock);
   if (!m) {
     es->phase = ES_DONE;
     return;
   }
-  if (!es_multi_on_loop_thread(m)) {
+  if (!on_loop) {
     /* Wait for a listener running on the loop thread to return: after this,
      * every later dispatch sees `closed`. */
     pthread_mutex_lock(&es->cb_lock);
     pthread_mutex_unlock(&es->cb_lock);
   }
-  es_multi_queue(m, es, ES_OP_CLOSE);
+  /* Under multi_lock: the loop cannot detach es and free m meanwhile. */
+  pthread_mutex_lock(&es->multi_lock);
+  if (es->multi)
+    es_multi_queue(es->multi, es, ES_OP_CLOSE);
+  pthread_mutex_unlock(&es->multi_lock);
 }
 
 eventsource_error_t eventsource_restart(eventsource_t *es) {
@@ -1022,8 +1031,10 @@ eventsource_error_t eventsource_restart(eventsource_t *es) {
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   if (is_closed(es))
     return EVENTSOURCE_ERR_CLOSED;
+  pthread_mutex_lock(&es->multi_lock);
   if (es->multi)
     es_multi_queue(es->multi, es, ES_OP_RESTART);
+  pthread_mutex_unlock(&es->multi_lock);
   return EVENTSOURCE_OK;
 }
 
@@ -1078,6 +1089,8 @@ static void drop_own(eventsource_t *es) {
 
 static void *thread_main(void *arg) {
   eventsource_t *es = arg;
+  pthread_mutex_lock(&es->cb_lock); /* until eventsource_start() is done with es */
+  pthread_mutex_unlock(&es->cb_lock);
   run_own(es);
   if (es->free_deferred) {
     /* Freed from one of its listeners: nobody will join this thread. */
@@ -1097,12 +1110,18 @@ eventsource_error_t eventsource_start(eventsource_t *es) {
   eventsource_error_t rc = make_own(es);
   if (rc)
     return rc;
+  /* Hold cb_lock until es->thread and thread_started are stored: the thread
+   * may free es (eventsource_free from a hook) as soon as it runs. */
+  pthread_mutex_lock(&es->cb_lock);
+  es->thread_started = 1;
   if (pthread_create(&es->thread, NULL, thread_main, es) != 0) {
+    es->thread_started = 0;
+    pthread_mutex_unlock(&es->cb_lock);
     drop_own(es);
     set_error(es, EVENTSOURCE_ERR_SYSTEM, 0, 0, "pthread_create failed");
     return EVENTSOURCE_ERR_SYSTEM;
   }
-  es->thread_started = 1;
+  pthread_mutex_unlock(&es->cb_lock);
   return EVENTSOURCE_OK;
 }
 

@@ -1,0 +1,805 @@
+/*
+ * parser.c - the incremental text/event-stream parser (WHATWG HTML 9.2.5,
+ * 9.2.6). See parser.h for the interface.
+ *
+ * Design
+ *
+ * Bytes are never decoded into a line buffer first. Every byte goes through
+ * three steps exactly once:
+ *
+ *  1. Line ends. CR and LF are ASCII and can never be part of a multi-byte
+ *     UTF-8 sequence (continuation bytes are 80..BF), and the WHATWG decoder
+ *     turns a sequence interrupted by one into U+FFFD followed by the CR/LF
+ *     itself. So the line structure is found on the raw bytes: the next CR
+ *     and the next LF of a chunk are located with memchr() and remembered
+ *     until passed, which keeps the scan linear even for CR-only streams.
+ *  2. Field name. ':' (0x3A) and ' ' (0x20) are ASCII too, and the four
+ *     field names are ASCII, so the name is matched on the raw bytes (a
+ *     non-ASCII byte in the name decodes to a non-ASCII character and can
+ *     never match). At most 6 name bytes are kept.
+ *  3. Value. Decoded straight into its destination: the data buffer (data:),
+ *     the event type buffer (event:), a scratch buffer (id: and comments), or
+ *     not stored at all (retry: is parsed digit by digit; unknown fields are
+ *     skipped). Valid UTF-8 is recognised a 64-bit word at a time for ASCII
+ *     and copied in one memcpy per run; only invalid or split sequences go
+ *     through the byte-wise WHATWG decoder state, which survives chunk ends.
+ *     At a line end a pending partial sequence becomes U+FFFD.
+ *
+ * So a line lying whole in a chunk is copied once, into the buffer where the
+ * spec keeps it, and nothing already seen is scanned again. Buffers keep
+ * their capacity: a warm parser does not allocate per event.
+ *
+ * Last event ID: `idstr` is the committed string, `idbuf` the buffer when it
+ * differs (id_dirty). Commit and restore swap pointers or clear the flag, so
+ * neither can fail.
+ *
+ * Limits: max_line counts the raw bytes of one line (without its line
+ * ending); max_event counts the bytes of the event's data as it would be
+ * dispatched (the data buffer without its final LF). Going over either calls
+ * on_error(TOO_LARGE) as soon as the first byte over the limit is seen, drops
+ * the data and type buffers, restores the last event ID buffer to the
+ * committed string, and ignores everything (comments and retry: included)
+ * up to and including the next blank line. Nothing is stored while skipping.
+ * A limit set with es_parser_set_limits() applies from the next line
+ * (max_line) or the next event (max_event).
+ */
+#include "parser.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#if defined(__GNUC__)
+#define ES_NOINLINE __attribute__((noinline))
+#else
+#define ES_NOINLINE
+#endif
+
+/* Internal result besides ES_PARSER_OK/STOPPED/NOMEM. */
+#define R_TOO_LARGE 3
+
+typedef struct es_buf {
+  char *p;
+  size_t len;
+  size_t cap; /* always > len when p != NULL: room for a NUL */
+} es_buf;
+
+enum line_state {
+  LS_START,  /* nothing of the line seen yet */
+  LS_NAME,   /* in the field name */
+  LS_VSTART, /* just after the ':' (one space may follow) */
+  LS_VALUE,  /* in the value (or the comment text) */
+  LS_IGNORE, /* rest of the line ignored (unknown field, bad retry/id) */
+  LS_SKIP    /* resynchronising after a limit: rest of the line ignored */
+};
+
+enum field { F_NONE, F_DATA, F_EVENT, F_ID, F_RETRY, F_COMMENT };
+
+struct es_parser {
+  es_parser_callbacks cb;
+  void *ctx;
+
+  size_t max_line, max_event;         /* limits in force */
+  size_t next_max_line, next_max_event; /* set by es_parser_set_limits */
+
+  /* stream state */
+  unsigned char bom;     /* BOM bytes matched so far; 3: no longer looking */
+  unsigned char skip_lf; /* the previous byte was a CR that ended a line */
+  unsigned char skipping; /* after a limit error: until a blank line */
+
+  /* line state */
+  unsigned char ls;    /* enum line_state */
+  unsigned char field; /* enum field */
+  unsigned char name_len; /* saturates at sizeof name */
+  char name[6];
+  size_t line_len; /* raw bytes of the current line so far */
+
+  /* field state */
+  es_buf *dst;        /* where decoded value bytes go */
+  size_t dst_limit;   /* dst->len may not exceed this (SIZE_MAX: none) */
+  uint64_t retry;     /* retry: value so far (saturated) */
+  size_t retry_digits;
+
+  /* UTF-8 decoder (WHATWG): continuation bytes still needed, the bounds
+   * for the next one, and the bytes of the sequence so far. */
+  unsigned char u8_need, u8_lo, u8_hi, u8_len;
+  unsigned char u8_buf[4];
+
+  /* buffers */
+  es_buf data;    /* data buffer */
+  es_buf type;    /* event type buffer */
+  es_buf scratch; /* value of the current id: line, or comment text */
+  es_buf idstr;   /* last event ID string (committed) */
+  es_buf idbuf;   /* last event ID buffer when id_dirty */
+  unsigned char id_dirty;
+};
+
+static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+static const unsigned char FFFD[3] = {0xEF, 0xBF, 0xBD};
+
+/* ------------------------------------------------------------------------ */
+/* Buffers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Makes room for extra more bytes plus a NUL. hint (0: none) is the largest
+ * length the buffer should need: growth is clamped to it. */
+static int buf_grow(es_buf *b, size_t extra, size_t hint);
+
+static inline int buf_reserve(es_buf *b, size_t extra, size_t hint) {
+  if (b->p && b->cap - b->len > extra)
+    return 0;
+  return buf_grow(b, extra, hint);
+}
+
+ES_NOINLINE static int buf_grow(es_buf *b, size_t extra,
+                                              size_t hint) {
+  if (extra > SIZE_MAX - 1 - b->len)
+    return -1;
+  size_t need = b->len + extra + 1;
+  size_t ncap = b->cap ? b->cap : 64;
+  while (ncap < need) {
+    if (ncap > SIZE_MAX / 2) {
+      ncap = need;
+      break;
+    }
+    ncap *= 2;
+  }
+  if (hint && hint < SIZE_MAX - 1 && ncap > hint + 1 && need <= hint + 1)
+    ncap = hint + 1;
+  char *np = es_realloc(b->p, ncap);
+  if (!np)
+    return -1;
+  b->p = np;
+  b->cap = ncap;
+  return 0;
+}
+
+static void buf_swap(es_buf *a, es_buf *b) {
+  es_buf t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* The contents as a NUL-terminated string ("" when never allocated). */
+static const char *buf_str(es_buf *b) {
+  if (!b->p)
+    return "";
+  b->p[b->len] = '\0';
+  return b->p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* UTF-8                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define HIGH_BITS UINT64_C(0x8080808080808080)
+
+/* For each lead byte: the sequence length (0: cannot start one) and the
+ * range allowed for the second byte, as len | lo << 8 | hi << 16 (the
+ * WHATWG decoder's "UTF-8 lower/upper boundary"). */
+#define U2 (2u | 0x80u << 8 | 0xBFu << 16)
+#define U3 (3u | 0x80u << 8 | 0xBFu << 16)
+#define U4 (4u | 0x80u << 8 | 0xBFu << 16)
+#define R4(x) x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+static const uint32_t LEAD[256] = {
+    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 00-7F */
+    R16(0), R16(0), R16(0), R16(0),                                 /* 80-BF */
+    0, 0, U2, U2, R4(U2), R4(U2), R4(U2),                           /* C0-CF */
+    R16(U2),                                                        /* D0-DF */
+    3u | 0xA0u << 8 | 0xBFu << 16, U3, U3, U3, R4(U3), R4(U3),      /* E0-EC */
+    3u | 0x80u << 8 | 0x9Fu << 16, U3, U3,                          /* ED-EF */
+    4u | 0x90u << 8 | 0xBFu << 16, U4, U4, U4,                      /* F0-F3 */
+    4u | 0x80u << 8 | 0x8Fu << 16, 0, 0, 0, R4(0), R4(0),           /* F4-FF */
+};
+
+/* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
+ * sequences. Runs of ASCII go 32 or 8 bytes at a time. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i], c1;
+    if (c < 0x80) {
+      i++;
+      if (i < n && s[i] < 0x80) { /* a run: go wide */
+        while (n - i >= 32) {
+          uint64_t a, b, d, e;
+          memcpy(&a, s + i, 8);
+          memcpy(&b, s + i + 8, 8);
+          memcpy(&d, s + i + 16, 8);
+          memcpy(&e, s + i + 24, 8);
+          if ((a | b | d | e) & HIGH_BITS)
+            break;
+          i += 32;
+        }
+        while (n - i >= 8) {
+          uint64_t w;
+          memcpy(&w, s + i, 8);
+          if (w & HIGH_BITS)
+            break;
+          i += 8;
+        }
+        while (i < n && s[i] < 0x80)
+          i++;
+      }
+      continue;
+    }
+    size_t left = n - i;
+    if (c < 0xE0) { /* C2..DF 80..BF */
+      if (c < 0xC2 || left < 2 || (s[i + 1] & 0xC0) != 0x80)
+        return i;
+      i += 2;
+    } else if (c < 0xF0) { /* E0 A0..BF, ED 80..9F, others 80..BF; then 80..BF */
+      if (left < 3)
+        return i;
+      c1 = s[i + 1];
+      if (c1 < (c == 0xE0 ? 0xA0u : 0x80u) || c1 > (c == 0xED ? 0x9Fu : 0xBFu) ||
+          (s[i + 2] & 0xC0) != 0x80)
+        return i;
+      i += 3;
+    } else { /* F0 90..BF, F4 80..8F, F1..F3 80..BF; then 2x 80..BF */
+      if (c > 0xF4 || left < 4)
+        return i;
+      c1 = s[i + 1];
+      if (c1 < (c == 0xF0 ? 0x90u : 0x80u) || c1 > (c == 0xF4 ? 0x8Fu : 0xBFu) ||
+          (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
+        return i;
+      i += 4;
+    }
+  }
+  return i;
+}
+
+/* Appends n bytes to the current destination. */
+static inline int sink(es_parser *p, const void *b, size_t n) {
+  es_buf *d = p->dst;
+  if (!d)
+    return ES_PARSER_OK;
+  if (d->len > p->dst_limit || n > p->dst_limit - d->len)
+    return R_TOO_LARGE;
+  if (buf_reserve(d, n, p->dst_limit == SIZE_MAX ? 0 : p->dst_limit + 1))
+    return ES_PARSER_NOMEM;
+  memcpy(d->p + d->len, b, n);
+  d->len += n;
+  return ES_PARSER_OK;
+}
+
+static void u8_reset(es_parser *p) { p->u8_need = 0; }
+
+/* Starts a multi-byte sequence with lead byte c. Returns 0 when c cannot
+ * start one (it is an error by itself). */
+static int u8_start(es_parser *p, unsigned c) {
+  uint32_t t = LEAD[c];
+  if ((t & 0xFF) < 2)
+    return 0;
+  p->u8_need = (unsigned char)((t & 0xFF) - 1);
+  p->u8_lo = (unsigned char)(t >> 8);
+  p->u8_hi = (unsigned char)(t >> 16);
+  p->u8_buf[0] = (unsigned char)c;
+  p->u8_len = 1;
+  return 1;
+}
+
+/* Feeds bytes of a pending sequence. Returns the bytes consumed, *r the
+ * result of any output; on an error the offending byte is not consumed and
+ * the decoder is idle again, as the WHATWG decoder "prepends" it. */
+static size_t u8_continue(es_parser *p, const unsigned char *s, size_t n,
+                          int *r) {
+  size_t i = 0;
+  *r = ES_PARSER_OK;
+  while (i < n && p->u8_need) {
+    unsigned c = s[i];
+    if (c < p->u8_lo || c > p->u8_hi) {
+      p->u8_need = 0;
+      *r = sink(p, FFFD, 3);
+      return i;
+    }
+    p->u8_lo = 0x80;
+    p->u8_hi = 0xBF;
+    p->u8_buf[p->u8_len++] = (unsigned char)c;
+    i++;
+    if (--p->u8_need == 0)
+      *r = sink(p, p->u8_buf, p->u8_len);
+  }
+  return i;
+}
+
+/* Decodes s[0..n) (no CR or LF in it) into the current destination. */
+static int decode(es_parser *p, const unsigned char *s, size_t n) {
+  size_t i = 0;
+  int r;
+  if (p->u8_need) {
+    i = u8_continue(p, s, n, &r);
+    if (r)
+      return r;
+  }
+  while (i < n) {
+    size_t v = utf8_valid_prefix(s + i, n - i);
+    if (v) {
+      if ((r = sink(p, s + i, v)))
+        return r;
+      i += v;
+      if (i == n)
+        break;
+    }
+    /* s[i] starts an invalid or a truncated sequence */
+    if (!u8_start(p, s[i])) {
+      if ((r = sink(p, FFFD, 3)))
+        return r;
+      i++;
+      continue;
+    }
+    i++;
+    i += u8_continue(p, s + i, n - i, &r);
+    if (r)
+      return r;
+  }
+  return ES_PARSER_OK;
+}
+
+/* End of line: a pending partial sequence is one U+FFFD. */
+static int decode_flush(es_parser *p) {
+  if (!p->u8_need)
+    return ES_PARSER_OK;
+  p->u8_need = 0;
+  return sink(p, FFFD, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int stopped(int rc) { return rc ? ES_PARSER_STOPPED : ES_PARSER_OK; }
+
+/* Drops the event being built after a limit was hit and starts skipping to
+ * the end of the next blank line. The caller sets the line state. */
+static int too_large(es_parser *p, const char *what) {
+  p->data.len = 0;
+  p->type.len = 0;
+  p->scratch.len = 0;
+  p->id_dirty = 0;
+  p->skipping = 1;
+  p->dst = NULL;
+  u8_reset(p);
+  if (!p->cb.on_error)
+    return ES_PARSER_OK;
+  return stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, what));
+}
+
+static const char MSG_LINE[] = "line longer than the max_line limit";
+static const char MSG_EVENT[] = "event data larger than the max_event limit";
+
+/* A blank line: 9.2.6 "dispatch the event". */
+static int dispatch(es_parser *p) {
+  if (p->id_dirty) {
+    buf_swap(&p->idstr, &p->idbuf);
+    p->id_dirty = 0;
+  }
+  p->max_event = p->next_max_event;
+  if (p->data.len == 0) {
+    p->type.len = 0;
+    return ES_PARSER_OK;
+  }
+  /* the data buffer always ends with the LF of its last data: line */
+  p->data.len--;
+  p->data.p[p->data.len] = '\0';
+  const char *type = "message";
+  size_t type_len = 7;
+  if (p->type.len) {
+    type = buf_str(&p->type);
+    type_len = p->type.len;
+  }
+  size_t data_len = p->data.len;
+  p->data.len = 0;
+  p->type.len = 0;
+  if (!p->cb.on_event)
+    return ES_PARSER_OK;
+  return stopped(p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len,
+                                buf_str(&p->idstr), p->idstr.len));
+}
+
+/* The field name n[0..len) is complete (':' seen, or the line ended). Sets
+ * p->field and the destination; returns LS_VSTART or LS_IGNORE in *next. */
+static int field_begin(es_parser *p, const void *name, size_t len,
+                       unsigned char *next) {
+  const char *n = name;
+  p->dst = NULL;
+  p->dst_limit = SIZE_MAX;
+  *next = LS_VSTART;
+  if (len == 4 && memcmp(n, "data", 4) == 0) {
+    p->field = F_DATA;
+    if (p->max_event) {
+      if (p->data.len > p->max_event)
+        return R_TOO_LARGE;
+      p->dst_limit = p->max_event;
+    }
+    p->dst = &p->data;
+  } else if (len == 5 && memcmp(n, "event", 5) == 0) {
+    p->field = F_EVENT;
+    p->type.len = 0;
+    p->dst = &p->type;
+  } else if (len == 2 && memcmp(n, "id", 2) == 0) {
+    p->field = F_ID;
+    p->scratch.len = 0;
+    p->dst = &p->scratch;
+  } else if (len == 5 && memcmp(n, "retry", 5) == 0) {
+    p->field = F_RETRY;
+    p->retry = 0;
+    p->retry_digits = 0;
+  } else {
+    p->field = F_NONE;
+    *next = LS_IGNORE;
+  }
+  return ES_PARSER_OK;
+}
+
+/* Value bytes (no CR/LF) of the current field. */
+static int field_bytes(es_parser *p, const unsigned char *s, size_t n) {
+  switch (p->field) {
+  case F_ID:
+    if (memchr(s, 0, n)) { /* U+0000: the whole field is ignored */
+      p->ls = LS_IGNORE;
+      p->dst = NULL;
+      u8_reset(p);
+      return ES_PARSER_OK;
+    }
+    return decode(p, s, n);
+  case F_RETRY:
+    for (size_t i = 0; i < n; i++) {
+      unsigned d = (unsigned)s[i] - '0';
+      if (d > 9) {
+        p->ls = LS_IGNORE;
+        return ES_PARSER_OK;
+      }
+      if (p->retry > (UINT64_MAX - d) / 10)
+        p->retry = UINT64_MAX;
+      else
+        p->retry = p->retry * 10 + d;
+    }
+    p->retry_digits += n;
+    return ES_PARSER_OK;
+  default: /* data, event, comment */
+    return decode(p, s, n);
+  }
+}
+
+/* Bytes of the current line, without CR or LF, within the line limit. */
+static int line_chunk(es_parser *p, const unsigned char *s, size_t n) {
+  while (n) {
+    switch (p->ls) {
+    case LS_START:
+      if (*s == ':') {
+        p->field = F_COMMENT;
+        p->scratch.len = 0;
+        p->dst = &p->scratch;
+        p->dst_limit = SIZE_MAX;
+        p->ls = LS_VALUE;
+        s++;
+        n--;
+        break;
+      }
+      p->name_len = 0;
+      p->ls = LS_NAME;
+      /* fall through */
+    case LS_NAME: {
+      const unsigned char *colon = memchr(s, ':', n);
+      size_t k = colon ? (size_t)(colon - s) : n;
+      const void *name = s;
+      size_t name_len = k;
+      if (!colon || p->name_len) {
+        /* the name spans chunks: keep its first bytes (longer names are
+         * unknown fields whatever they are) */
+        for (size_t i = 0; i < k && p->name_len < sizeof p->name; i++)
+          p->name[p->name_len++] = (char)s[i];
+        if (k >= sizeof p->name)
+          p->name_len = sizeof p->name;
+        if (!colon)
+          return ES_PARSER_OK;
+        name = p->name;
+        name_len = p->name_len;
+      }
+      s += k + 1;
+      n -= k + 1;
+      unsigned char next;
+      int r = field_begin(p, name, name_len, &next);
+      if (r)
+        return r;
+      p->ls = next;
+      break;
+    }
+    case LS_VSTART:
+      if (*s == ' ') {
+        s++;
+        n--;
+      }
+      p->ls = LS_VALUE;
+      break;
+    case LS_VALUE:
+      return field_bytes(p, s, n);
+    default: /* LS_IGNORE, LS_SKIP */
+      return ES_PARSER_OK;
+    }
+  }
+  return ES_PARSER_OK;
+}
+
+/* Bytes of the current line (no CR or LF). */
+static int line_bytes(es_parser *p, const unsigned char *s, size_t n) {
+  if (p->ls == LS_SKIP)
+    return ES_PARSER_OK;
+  if (p->ls == LS_START) {
+    if (p->skipping) {
+      p->ls = LS_SKIP;
+      return ES_PARSER_OK;
+    }
+    p->max_line = p->next_max_line;
+  }
+  size_t take = n;
+  int over = 0;
+  if (p->max_line && n > p->max_line - p->line_len) {
+    take = p->max_line - p->line_len;
+    over = 1;
+  }
+  p->line_len += take;
+  int r = line_chunk(p, s, take);
+  if (r == R_TOO_LARGE) {
+    p->ls = LS_SKIP;
+    return too_large(p, MSG_EVENT);
+  }
+  if (r)
+    return r;
+  if (over) {
+    p->ls = LS_SKIP;
+    return too_large(p, MSG_LINE);
+  }
+  return ES_PARSER_OK;
+}
+
+/* A CR or LF ended the current line. */
+static int line_end(es_parser *p) {
+  unsigned char ls = p->ls;
+  int r = ES_PARSER_OK;
+  p->ls = LS_START;
+  p->line_len = 0;
+
+  if (ls == LS_START) { /* blank line */
+    if (p->skipping) {
+      p->skipping = 0;
+      p->max_event = p->next_max_event;
+      return ES_PARSER_OK;
+    }
+    return dispatch(p);
+  }
+  if (ls == LS_NAME) { /* no colon: the whole line is the name */
+    unsigned char next;
+    r = field_begin(p, p->name, p->name_len, &next);
+    if (r == R_TOO_LARGE)
+      return too_large(p, MSG_EVENT);
+    if (next == LS_IGNORE)
+      return ES_PARSER_OK;
+  } else if (ls == LS_IGNORE || ls == LS_SKIP) {
+    u8_reset(p);
+    return ES_PARSER_OK;
+  }
+  /* LS_NAME with a known field, LS_VSTART or LS_VALUE */
+  r = decode_flush(p);
+  if (r == R_TOO_LARGE)
+    return too_large(p, MSG_EVENT);
+  if (r)
+    return r;
+  p->dst = NULL;
+  switch (p->field) {
+  case F_DATA:
+    if (buf_reserve(&p->data, 1, p->max_event ? p->max_event + 1 : 0))
+      return ES_PARSER_NOMEM;
+    p->data.p[p->data.len++] = '\n';
+    return ES_PARSER_OK;
+  case F_ID:
+    buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
+    buf_swap(&p->scratch, &p->idbuf);
+    p->scratch.len = 0;
+    p->id_dirty = 1;
+    return ES_PARSER_OK;
+  case F_RETRY:
+    if (!p->retry_digits || !p->cb.on_retry)
+      return ES_PARSER_OK;
+    return stopped(p->cb.on_retry(p->ctx, p->retry));
+  case F_COMMENT: {
+    size_t len = p->scratch.len;
+    p->scratch.len = 0;
+    if (!p->cb.on_comment)
+      return ES_PARSER_OK;
+    const char *t = "";
+    if (p->scratch.p) {
+      p->scratch.p[len] = '\0';
+      t = p->scratch.p;
+    }
+    return stopped(p->cb.on_comment(p->ctx, t, len));
+  }
+  default: /* F_EVENT: the type buffer already holds the value */
+    return ES_PARSER_OK;
+  }
+}
+
+/* The stream after the BOM. */
+static int feed_lines(es_parser *p, const unsigned char *s, size_t n) {
+  const unsigned char *end = s + n;
+  /* the next LF and the next CR at or after s (end: none in the chunk);
+   * searched again only once passed, so each byte is scanned at most once
+   * per character */
+  const unsigned char *lf = memchr(s, '\n', n);
+  const unsigned char *cr = memchr(s, '\r', n);
+  if (!lf)
+    lf = end;
+  if (!cr)
+    cr = end;
+  while (s < end) {
+    if (p->skip_lf) {
+      p->skip_lf = 0;
+      if (*s == '\n') {
+        s++;
+        continue;
+      }
+    }
+    if (lf < s) {
+      lf = memchr(s, '\n', (size_t)(end - s));
+      if (!lf)
+        lf = end;
+    }
+    if (cr < s) {
+      cr = memchr(s, '\r', (size_t)(end - s));
+      if (!cr)
+        cr = end;
+    }
+    const unsigned char *eol = lf < cr ? lf : cr;
+    if (eol > s) {
+      int r = line_bytes(p, s, (size_t)(eol - s));
+      if (r)
+        return r;
+      s = eol;
+      if (s == end)
+        break;
+    }
+    if (*s == '\r')
+      p->skip_lf = 1;
+    s++;
+    int r = line_end(p);
+    if (r)
+      return r;
+  }
+  return ES_PARSER_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public functions                                                         */
+/* ------------------------------------------------------------------------ */
+
+es_parser *es_parser_new(const es_parser_callbacks *cb, void *ctx,
+                         size_t max_line, size_t max_event) {
+  es_parser *p = es_calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  if (cb)
+    p->cb = *cb;
+  p->ctx = ctx;
+  p->next_max_line = p->max_line = max_line;
+  p->next_max_event = p->max_event = max_event;
+  es_parser_reset(p);
+  return p;
+}
+
+void es_parser_free(es_parser *p) {
+  if (!p)
+    return;
+  es_free(p->data.p);
+  es_free(p->type.p);
+  es_free(p->scratch.p);
+  es_free(p->idstr.p);
+  es_free(p->idbuf.p);
+  es_free(p);
+}
+
+void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event) {
+  p->next_max_line = max_line;
+  p->next_max_event = max_event;
+}
+
+void es_parser_reset(es_parser *p) {
+  p->bom = 0;
+  p->skip_lf = 0;
+  p->skipping = 0;
+  p->ls = LS_START;
+  p->field = F_NONE;
+  p->line_len = 0;
+  p->dst = NULL;
+  u8_reset(p);
+  p->data.len = 0;
+  p->type.len = 0;
+  p->scratch.len = 0;
+  p->id_dirty = 0;
+  p->max_line = p->next_max_line;
+  p->max_event = p->next_max_event;
+}
+
+void es_parser_finish(es_parser *p) { es_parser_reset(p); }
+
+int es_parser_feed(es_parser *p, const char *buf, size_t len) {
+  const unsigned char *s = (const unsigned char *)buf;
+  while (p->bom < 3 && len) {
+    if (*s == BOM[p->bom]) {
+      p->bom++;
+      s++;
+      len--;
+      continue;
+    }
+    /* not a BOM: the bytes matched so far are ordinary input */
+    size_t k = p->bom;
+    p->bom = 3;
+    if (k) {
+      int r = feed_lines(p, BOM, k);
+      if (r)
+        return r;
+    }
+  }
+  if (!len)
+    return ES_PARSER_OK;
+  return feed_lines(p, s, len);
+}
+
+const char *es_parser_last_event_id(const es_parser *p, size_t *len) {
+  if (len)
+    *len = p->idstr.len;
+  if (!p->idstr.p)
+    return "";
+  /* idstr is kept NUL-terminated by every writer */
+  return p->idstr.p;
+}
+
+int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len) {
+  if (!id)
+    len = 0;
+  if (len && memchr(id, 0, len))
+    return -1;
+  const unsigned char *s = (const unsigned char *)id;
+  if (utf8_valid_prefix(s, len) == len) {
+    if (buf_reserve(&p->idstr, len > p->idstr.len ? len - p->idstr.len : 0, 0))
+      return -1;
+    if (len)
+      memcpy(p->idstr.p, id, len);
+    p->idstr.len = len;
+    p->idstr.p[len] = '\0';
+    p->id_dirty = 0;
+    return 0;
+  }
+  /* invalid UTF-8: decode it with U+FFFD replacements into a new buffer,
+   * saving and restoring the decoder state of the line in progress */
+  es_buf nb = {NULL, 0, 0};
+  es_buf *odst = p->dst;
+  size_t olimit = p->dst_limit;
+  unsigned char saved[8] = {p->u8_need, p->u8_lo, p->u8_hi, p->u8_len,
+                            p->u8_buf[0], p->u8_buf[1], p->u8_buf[2],
+                            p->u8_buf[3]};
+  p->dst = &nb;
+  p->dst_limit = SIZE_MAX;
+  p->u8_need = 0;
+  int r = buf_reserve(&nb, 0, 0) ? ES_PARSER_NOMEM : decode(p, s, len);
+  if (!r)
+    r = decode_flush(p);
+  p->dst = odst;
+  p->dst_limit = olimit;
+  p->u8_need = saved[0];
+  p->u8_lo = saved[1];
+  p->u8_hi = saved[2];
+  p->u8_len = saved[3];
+  memcpy(p->u8_buf, saved + 4, 4);
+  if (r) {
+    es_free(nb.p);
+    return -1;
+  }
+  nb.p[nb.len] = '\0';
+  es_free(p->idstr.p);
+  p->idstr = nb;
+  p->id_dirty = 0;
+  return 0;
+}
