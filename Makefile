@@ -122,6 +122,13 @@ deps:
 deps-test:
 	@sh mk/deps.sh test
 
+# Keep intermediate objects (test/support/*.o) between runs.
+.SECONDARY:
+
+# Fragments owned by parts of the project (contract service, adapters, ...),
+# included before the test rules so that they can add to TEST_DEPS.
+-include $(sort $(wildcard mk/*.mk))
+
 # ---- tests ----------------------------------------------------------------
 # `make test` is the sanitizer build; `make asan` is the same thing.
 test: deps-test
