@@ -174,10 +174,4 @@ uninstall:
 clean:
 	rm -rf $(O) test/contract/sse-test-service
 
-# Fragments owned by parts of the project (contract service, adapters, ...).
-# Keep intermediate objects (test/support/*.o) between runs.
-.SECONDARY:
-
--include $(sort $(wildcard mk/*.mk))
-
 -include $(LIB_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d) $(DEMO_BIN:=.d) $(BENCH_BIN:=.d)

@@ -92,7 +92,7 @@ struct es_parser {
   unsigned char ls;    /* enum line_state */
   unsigned char field; /* enum field */
   unsigned char name_len; /* saturates at sizeof name */
-  char name[6];
+  char name[6]; /* the first bytes of the name; 6: longer than any known */
   size_t line_len; /* raw bytes of the current line so far */
 
   /* field state */
@@ -195,8 +195,9 @@ static const uint32_t LEAD[256] = {
 };
 
 /* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
- * sequences. Runs of ASCII go 32 or 8 bytes at a time. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
+ * sequences, character by character (used near errors). Runs of ASCII go 32
+ * or 8 bytes at a time. */
+static size_t utf8_valid_slow(const unsigned char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned c = s[i], c1;
@@ -249,6 +250,125 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
     }
   }
   return i;
+}
+
+/* A shift-based DFA validating UTF-8 (the Encoding Standard's decoder
+ * without its output): a state is a bit offset, and DFA_ROW[byte] holds the
+ * next state for every state at that state's offset, so one step is
+ * (DFA_ROW[b] >> state) & 63. */
+enum {
+  S_ACC = 0,  /* between characters */
+  S_REJ = 6,  /* error (absorbing) */
+  S_C1 = 12,  /* one more 80..BF */
+  S_C2 = 18,  /* two more */
+  S_C3 = 24,  /* three more */
+  S_E0 = 30,  /* after E0: A0..BF, then one more */
+  S_ED = 36,  /* after ED: 80..9F, then one more */
+  S_F0 = 42,  /* after F0: 90..BF, then two more */
+  S_F4 = 48   /* after F4: 80..8F, then two more */
+};
+#define DT(state, next) ((uint64_t)(next) << (state))
+#define DROW(acc, c1, c2, c3, e0, ed, f0, f4)                                  \
+  (DT(S_ACC, acc) | DT(S_REJ, S_REJ) | DT(S_C1, c1) | DT(S_C2, c2) |          \
+   DT(S_C3, c3) | DT(S_E0, e0) | DT(S_ED, ed) | DT(S_F0, f0) | DT(S_F4, f4))
+#define D_ASCII DROW(S_ACC, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
+#define D_80 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_REJ, S_C2)
+#define D_90 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_C2, S_REJ)
+#define D_A0 DROW(S_REJ, S_ACC, S_C1, S_C2, S_C1, S_REJ, S_C2, S_REJ)
+#define D_BAD DROW(S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
+#define D_LEAD(next) DROW(next, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
+static const uint64_t DFA_ROW[256] = {
+    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 00-3F */
+    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 40-7F */
+    R16(D_80), R16(D_90), R16(D_A0), R16(D_A0),                      /* 80-BF */
+    D_BAD, D_BAD, D_LEAD(S_C1), D_LEAD(S_C1), R4(D_LEAD(S_C1)),      /* C0-C7 */
+    R4(D_LEAD(S_C1)), R4(D_LEAD(S_C1)), R16(D_LEAD(S_C1)),           /* C8-DF */
+    D_LEAD(S_E0), D_LEAD(S_C2), D_LEAD(S_C2), D_LEAD(S_C2),          /* E0-E3 */
+    R4(D_LEAD(S_C2)), R4(D_LEAD(S_C2)),                              /* E4-EB */
+    D_LEAD(S_C2), D_LEAD(S_ED), D_LEAD(S_C2), D_LEAD(S_C2),          /* EC-EF */
+    D_LEAD(S_F0), D_LEAD(S_C3), D_LEAD(S_C3), D_LEAD(S_C3),          /* F0-F3 */
+    D_LEAD(S_F4), D_BAD, D_BAD, D_BAD, R4(D_BAD), R4(D_BAD),         /* F4-FF */
+};
+
+/* Where the character containing s[i-1] starts, given the DFA state at i
+ * (no error before i). */
+static size_t char_start(const unsigned char *s, size_t i, unsigned st) {
+  if (st == S_ACC)
+    return i;
+  while (i > 0 && (s[i - 1] & 0xC0) == 0x80)
+    i--;
+  return i ? i - 1 : 0;
+}
+
+/* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
+ * sequences: ASCII 32 or 16 bytes at a time, other text through the DFA 16
+ * bytes at a time. A truncated character at the end is found from the final
+ * state; after an error only the bytes since the last character boundary
+ * before its 16-byte block are looked at again. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  /* only the low 6 bits of st are the state: shifting by st & 63 lets the
+   * compiler use the machine shift as is */
+  uint64_t st = S_ACC;
+#define STEP(b) (st = DFA_ROW[(b)] >> (st & 63))
+  for (;;) {
+    if ((st & 63) == S_ACC) {
+      while (n - i >= 32) {
+        uint64_t a, b, c, d;
+        memcpy(&a, s + i, 8);
+        memcpy(&b, s + i + 8, 8);
+        memcpy(&c, s + i + 16, 8);
+        memcpy(&d, s + i + 24, 8);
+        if ((a | b | c | d) & HIGH_BITS)
+          break;
+        i += 32;
+      }
+      if (n - i >= 16) {
+        uint64_t a, b;
+        memcpy(&a, s + i, 8);
+        memcpy(&b, s + i + 8, 8);
+        if (!((a | b) & HIGH_BITS)) {
+          i += 16;
+          continue;
+        }
+      } else {
+        if (n - i >= 8) {
+          uint64_t w;
+          memcpy(&w, s + i, 8);
+          if (!(w & HIGH_BITS))
+            i += 8;
+        }
+        while (i < n && s[i] < 0x80)
+          i++;
+      }
+    }
+    uint64_t st0 = st & 63;
+    if (n - i >= 16) {
+      const unsigned char *q = s + i;
+      STEP(q[0]), STEP(q[1]), STEP(q[2]), STEP(q[3]);
+      STEP(q[4]), STEP(q[5]), STEP(q[6]), STEP(q[7]);
+      STEP(q[8]), STEP(q[9]), STEP(q[10]), STEP(q[11]);
+      STEP(q[12]), STEP(q[13]), STEP(q[14]), STEP(q[15]);
+      if ((st & 63) != S_REJ) {
+        i += 16;
+        continue;
+      }
+    } else {
+      if (i == n)
+        break;
+      for (size_t j = i; j < n; j++)
+        STEP(s[j]);
+      if ((st & 63) != S_REJ) {
+        i = n;
+        break;
+      }
+    }
+    /* an error in s[i..i+16): look again from the last boundary */
+    size_t b = char_start(s, i, (unsigned)st0);
+    return b + utf8_valid_slow(s + b, n - b);
+  }
+#undef STEP
+  return char_start(s, n, (unsigned)(st & 63));
 }
 
 /* Appends n bytes to the current destination. */
@@ -483,19 +603,24 @@ static int line_chunk(es_parser *p, const unsigned char *s, size_t n) {
       p->ls = LS_NAME;
       /* fall through */
     case LS_NAME: {
-      const unsigned char *colon = memchr(s, ':', n);
-      size_t k = colon ? (size_t)(colon - s) : n;
+      /* the known names have at most 5 bytes: a line whose first 6 bytes
+       * hold no ':' is an unknown field (or a name without value), and the
+       * rest of it need not be looked at */
+      size_t room = sizeof p->name - p->name_len;
+      size_t lim = n < room ? n : room, k = 0;
+      while (k < lim && s[k] != ':')
+        k++;
       const void *name = s;
       size_t name_len = k;
-      if (!colon || p->name_len) {
-        /* the name spans chunks: keep its first bytes (longer names are
-         * unknown fields whatever they are) */
-        for (size_t i = 0; i < k && p->name_len < sizeof p->name; i++)
-          p->name[p->name_len++] = (char)s[i];
-        if (k >= sizeof p->name)
-          p->name_len = sizeof p->name;
-        if (!colon)
+      if (k == lim || p->name_len) {
+        /* the name spans chunks, or has not ended yet: keep it */
+        memcpy(p->name + p->name_len, s, k);
+        p->name_len = (unsigned char)(p->name_len + k);
+        if (k == lim) {
+          if (p->name_len == sizeof p->name)
+            p->ls = LS_IGNORE;
           return ES_PARSER_OK;
+        }
         name = p->name;
         name_len = p->name_len;
       }
