@@ -24,7 +24,11 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
 VERSION := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION "\(.*\)"/\1/p' include/eventsource.h)
-SOVERSION := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION_MAJOR \([0-9]*\)/\1/p' include/eventsource.h)
+VERSION_MAJOR := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION_MAJOR \([0-9]*\)/\1/p' include/eventsource.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define EVENTSOURCE_VERSION_MINOR \([0-9]*\)/\1/p' include/eventsource.h)
+# The soname (docs/packaging.md): libeventsource.so.MAJOR, but while MAJOR is
+# 0 a minor release may break the ABI, so it is libeventsource.so.0.MINOR.
+SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wwrite-strings -Wformat=2 -Wvla -Wundef -Wno-unused-parameter
@@ -100,7 +104,7 @@ $(O)/eventsource.pc: FORCE
 # Programs link the static library so they run from the build tree.
 $(O)/demo/%: demo/%.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CURL_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(O)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(@D)

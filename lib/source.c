@@ -272,7 +272,7 @@ eventsource_error_t eventsource_set_body(eventsource_t *es, const void *body,
   if (!es || (!body && len))
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   char *b = NULL;
-  if (body) {
+  if (body && len) {
     b = es_memdup0(body, len);
     if (!b)
       return EVENTSOURCE_ERR_NOMEM;
