@@ -183,16 +183,17 @@ static const char *buf_str(es_buf *b) {
 #define U4 (4u | 0x80u << 8 | 0xBFu << 16)
 #define R4(x) x, x, x, x
 #define R16(x) R4(x), R4(x), R4(x), R4(x)
-static const uint32_t LEAD[256] = {
+static const uint32_t LEAD[] = {
     R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 00-7F */
     R16(0), R16(0), R16(0), R16(0),                                 /* 80-BF */
     0, 0, U2, U2, R4(U2), R4(U2), R4(U2),                           /* C0-CF */
     R16(U2),                                                        /* D0-DF */
-    3u | 0xA0u << 8 | 0xBFu << 16, U3, U3, U3, R4(U3), R4(U3),      /* E0-EC */
+    3u | 0xA0u << 8 | 0xBFu << 16, U3, U3, U3, R4(U3), R4(U3), U3,  /* E0-EC */
     3u | 0x80u << 8 | 0x9Fu << 16, U3, U3,                          /* ED-EF */
     4u | 0x90u << 8 | 0xBFu << 16, U4, U4, U4,                      /* F0-F3 */
     4u | 0x80u << 8 | 0x8Fu << 16, 0, 0, 0, R4(0), R4(0),           /* F4-FF */
 };
+_Static_assert(sizeof LEAD / sizeof LEAD[0] == 256, "LEAD has 256 entries");
 
 /* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
  * sequences, character by character (used near errors). Runs of ASCII go 32
@@ -277,7 +278,7 @@ enum {
 #define D_A0 DROW(S_REJ, S_ACC, S_C1, S_C2, S_C1, S_REJ, S_C2, S_REJ)
 #define D_BAD DROW(S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
 #define D_LEAD(next) DROW(next, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-static const uint64_t DFA_ROW[256] = {
+static const uint64_t DFA_ROW[] = {
     R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 00-3F */
     R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 40-7F */
     R16(D_80), R16(D_90), R16(D_A0), R16(D_A0),                      /* 80-BF */
@@ -289,6 +290,7 @@ static const uint64_t DFA_ROW[256] = {
     D_LEAD(S_F0), D_LEAD(S_C3), D_LEAD(S_C3), D_LEAD(S_C3),          /* F0-F3 */
     D_LEAD(S_F4), D_BAD, D_BAD, D_BAD, R4(D_BAD), R4(D_BAD),         /* F4-FF */
 };
+_Static_assert(sizeof DFA_ROW / sizeof DFA_ROW[0] == 256, "DFA_ROW has 256 entries");
 
 /* Where the character containing s[i-1] starts, given the DFA state at i
  * (no error before i). */
