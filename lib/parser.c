@@ -17,31 +17,46 @@
  *     field names are ASCII, so the name is matched on the raw bytes (a
  *     non-ASCII byte in the name decodes to a non-ASCII character and can
  *     never match). At most 6 name bytes are kept.
+ *     A name longer than 5 bytes is an unknown field: the rest of its line
+ *     is skipped without looking for the ':'.
  *  3. Value. Decoded straight into its destination: the data buffer (data:),
  *     the event type buffer (event:), a scratch buffer (id: and comments), or
  *     not stored at all (retry: is parsed digit by digit; unknown fields are
- *     skipped). Valid UTF-8 is recognised a 64-bit word at a time for ASCII
- *     and copied in one memcpy per run; only invalid or split sequences go
- *     through the byte-wise WHATWG decoder state, which survives chunk ends.
- *     At a line end a pending partial sequence becomes U+FFFD.
+ *     skipped). Valid UTF-8 is recognised 32 or 16 bytes at a time for ASCII
+ *     (64-bit words) and by a shift-based DFA for other text, and copied with
+ *     one memcpy per run. Only invalid sequences, and characters split across
+ *     chunks, go through the byte-wise WHATWG decoder state, which survives
+ *     chunk ends. At a line end a pending partial sequence becomes U+FFFD.
+ *     (After an error the validator looks again at most at the bytes since
+ *     the last character boundary before the 16-byte block holding it.)
  *
  * So a line lying whole in a chunk is copied once, into the buffer where the
- * spec keeps it, and nothing already seen is scanned again. Buffers keep
+ * spec keeps it (the callbacks need NUL-terminated strings, so this one copy
+ * is needed anyway), and nothing already seen is scanned again. Buffers keep
  * their capacity: a warm parser does not allocate per event.
  *
  * Last event ID: `idstr` is the committed string, `idbuf` the buffer when it
- * differs (id_dirty). Commit and restore swap pointers or clear the flag, so
- * neither can fail.
+ * differs (id_dirty); an id: line is decoded into `scratch` and swapped into
+ * `idbuf` at its end (a U+0000 in it leaves everything as it was). Commit
+ * and restore swap pointers or clear the flag, so neither can fail.
+ * es_parser_set_last_event_id() writes into the spare buffer and swaps it in,
+ * never into the memory of the id lent to a running on_event.
  *
  * Limits: max_line counts the raw bytes of one line (without its line
  * ending); max_event counts the bytes of the event's data as it would be
- * dispatched (the data buffer without its final LF). Going over either calls
+ * dispatched (the data buffer without its final LF; decoded bytes, so an
+ * invalid byte counts as the 3 bytes of U+FFFD). Going over either calls
  * on_error(TOO_LARGE) as soon as the first byte over the limit is seen, drops
  * the data and type buffers, restores the last event ID buffer to the
  * committed string, and ignores everything (comments and retry: included)
  * up to and including the next blank line. Nothing is stored while skipping.
- * A limit set with es_parser_set_limits() applies from the next line
- * (max_line) or the next event (max_event).
+ * Memory: the data buffer never exceeds max_event + 2 bytes; the type and
+ * scratch buffers hold one decoded line value, at most 3 * max_line bytes
+ * (every raw byte invalid). A limit set with es_parser_set_limits() applies
+ * from the next line (max_line) or the next event (max_event).
+ *
+ * Callbacks run with the parser in a consistent state (the triggering line
+ * already consumed), so returning non-zero can stop it anywhere.
  */
 #include "parser.h"
 
@@ -113,6 +128,7 @@ struct es_parser {
   es_buf idstr;   /* last event ID string (committed) */
   es_buf idbuf;   /* last event ID buffer when id_dirty */
   unsigned char id_dirty;
+  const char *lent_id; /* the id passed to the running on_event, or NULL */
 };
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
@@ -132,8 +148,7 @@ static inline int buf_reserve(es_buf *b, size_t extra, size_t hint) {
   return buf_grow(b, extra, hint);
 }
 
-ES_NOINLINE static int buf_grow(es_buf *b, size_t extra,
-                                              size_t hint) {
+ES_NOINLINE static int buf_grow(es_buf *b, size_t extra, size_t hint) {
   if (extra > SIZE_MAX - 1 - b->len)
     return -1;
   size_t need = b->len + extra + 1;
@@ -347,10 +362,10 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
     uint64_t st0 = st & 63;
     if (n - i >= 16) {
       const unsigned char *q = s + i;
-      STEP(q[0]), STEP(q[1]), STEP(q[2]), STEP(q[3]);
-      STEP(q[4]), STEP(q[5]), STEP(q[6]), STEP(q[7]);
-      STEP(q[8]), STEP(q[9]), STEP(q[10]), STEP(q[11]);
-      STEP(q[12]), STEP(q[13]), STEP(q[14]), STEP(q[15]);
+      STEP(q[0]); STEP(q[1]); STEP(q[2]); STEP(q[3]);
+      STEP(q[4]); STEP(q[5]); STEP(q[6]); STEP(q[7]);
+      STEP(q[8]); STEP(q[9]); STEP(q[10]); STEP(q[11]);
+      STEP(q[12]); STEP(q[13]); STEP(q[14]); STEP(q[15]);
       if ((st & 63) != S_REJ) {
         i += 16;
         continue;
@@ -517,8 +532,11 @@ static int dispatch(es_parser *p) {
   p->type.len = 0;
   if (!p->cb.on_event)
     return ES_PARSER_OK;
-  return stopped(p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len,
-                                buf_str(&p->idstr), p->idstr.len));
+  p->lent_id = p->idstr.p;
+  int rc = p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len,
+                          buf_str(&p->idstr), p->idstr.len);
+  p->lent_id = NULL;
+  return stopped(rc);
 }
 
 /* The field name n[0..len) is complete (':' seen, or the line ended). Sets
@@ -888,45 +906,55 @@ int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len) {
     len = 0;
   if (len && memchr(id, 0, len))
     return -1;
+  /* The new value goes into the buffer (free: setting the string sets the
+   * buffer too), which is then swapped in; but never into the memory of the
+   * id handed to a running on_event, which must stay valid. */
+  es_buf *nb = &p->idbuf;
+  if (p->lent_id && p->idbuf.p == p->lent_id)
+    nb = &p->idstr; /* a second call from the same callback */
   const unsigned char *s = (const unsigned char *)id;
   if (utf8_valid_prefix(s, len) == len) {
-    if (buf_reserve(&p->idstr, len > p->idstr.len ? len - p->idstr.len : 0, 0))
+    size_t old_len = nb->len;
+    nb->len = 0;
+    if (buf_reserve(nb, len, 0)) {
+      nb->len = old_len;
       return -1;
+    }
     if (len)
-      memcpy(p->idstr.p, id, len);
-    p->idstr.len = len;
-    p->idstr.p[len] = '\0';
-    p->id_dirty = 0;
-    return 0;
+      memcpy(nb->p, id, len);
+    nb->len = len;
+  } else {
+    /* invalid UTF-8: decoded with U+FFFD replacements into a new buffer,
+     * saving and restoring the decoder state of the line in progress */
+    es_buf tmp = {NULL, 0, 0};
+    es_buf *odst = p->dst;
+    size_t olimit = p->dst_limit;
+    unsigned char saved[8] = {p->u8_need, p->u8_lo, p->u8_hi, p->u8_len,
+                              p->u8_buf[0], p->u8_buf[1], p->u8_buf[2],
+                              p->u8_buf[3]};
+    p->dst = &tmp;
+    p->dst_limit = SIZE_MAX;
+    p->u8_need = 0;
+    int r = buf_reserve(&tmp, 0, 0) ? ES_PARSER_NOMEM : decode(p, s, len);
+    if (!r)
+      r = decode_flush(p);
+    p->dst = odst;
+    p->dst_limit = olimit;
+    p->u8_need = saved[0];
+    p->u8_lo = saved[1];
+    p->u8_hi = saved[2];
+    p->u8_len = saved[3];
+    memcpy(p->u8_buf, saved + 4, 4);
+    if (r) {
+      es_free(tmp.p);
+      return -1;
+    }
+    es_free(nb->p);
+    *nb = tmp;
   }
-  /* invalid UTF-8: decode it with U+FFFD replacements into a new buffer,
-   * saving and restoring the decoder state of the line in progress */
-  es_buf nb = {NULL, 0, 0};
-  es_buf *odst = p->dst;
-  size_t olimit = p->dst_limit;
-  unsigned char saved[8] = {p->u8_need, p->u8_lo, p->u8_hi, p->u8_len,
-                            p->u8_buf[0], p->u8_buf[1], p->u8_buf[2],
-                            p->u8_buf[3]};
-  p->dst = &nb;
-  p->dst_limit = SIZE_MAX;
-  p->u8_need = 0;
-  int r = buf_reserve(&nb, 0, 0) ? ES_PARSER_NOMEM : decode(p, s, len);
-  if (!r)
-    r = decode_flush(p);
-  p->dst = odst;
-  p->dst_limit = olimit;
-  p->u8_need = saved[0];
-  p->u8_lo = saved[1];
-  p->u8_hi = saved[2];
-  p->u8_len = saved[3];
-  memcpy(p->u8_buf, saved + 4, 4);
-  if (r) {
-    es_free(nb.p);
-    return -1;
-  }
-  nb.p[nb.len] = '\0';
-  es_free(p->idstr.p);
-  p->idstr = nb;
+  nb->p[nb->len] = '\0';
+  if (nb == &p->idbuf)
+    buf_swap(&p->idstr, &p->idbuf);
   p->id_dirty = 0;
   return 0;
 }

@@ -20,7 +20,10 @@
  * string is valid UTF-8 and NUL-terminated; data may contain U+0000, and so
  * may the type ("event:\0x") and comment text, as the spec allows: use the
  * lengths. The id never does. Pointers are valid until the callback returns.
- * Any callback may be NULL. */
+ * Any callback may be NULL. A callback may call es_parser_last_event_id(),
+ * es_parser_set_last_event_id() and es_parser_set_limits() (the pointers it
+ * was given stay valid), but not feed, reset, finish or free the parser:
+ * it returns non-zero instead. */
 typedef struct es_parser_callbacks {
   /* A dispatched event: type is the event: field or "message"; id is the
    * source's last event ID string after this block's id: fields. */
@@ -70,7 +73,8 @@ void es_parser_finish(es_parser *p);
 const char *es_parser_last_event_id(const es_parser *p, size_t *len);
 
 /* Sets the last event ID string (the initial one, or a restore). Returns 0, or
- * -1 when out of memory (unchanged). */
+ * -1 when out of memory or when id contains U+0000 (unchanged). Invalid UTF-8
+ * is decoded with U+FFFD replacements. id may be NULL when len is 0. */
 int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len);
 
 #endif
