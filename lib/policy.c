@@ -31,3 +31,15 @@ uint32_t es_random_next(uint64_t *state) {
   *state = x;
   return (uint32_t)(x >> 32);
 }
+
+unsigned es_next_attempt(unsigned attempt, int was_open, uint64_t opened_at,
+                         uint64_t now, long reset_ms) {
+  if (was_open && now >= opened_at && now - opened_at >= (uint64_t)(reset_ms < 0 ? 0 : reset_ms))
+    attempt = 0;
+  return attempt == UINT32_MAX ? attempt : attempt + 1;
+}
+
+int es_default_reconnect(eventsource_error_t why) {
+  return why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
+         why == EVENTSOURCE_ERR_READ_TIMEOUT;
+}

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "eventsource.h"
+
 /* The delay before reconnection attempt number `attempt` (1 for the first
  * after a failure): base * 2^(attempt-1), capped at max, then with jitter
  * drawn uniformly from [d/2, d] using rnd (any 32-bit value) when jitter is
@@ -17,6 +19,16 @@ long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
 
 /* The retry: value to use: the server's ms capped at max. */
 long es_retry_capped(uint64_t ms, long max);
+
+/* The attempt number after a connection ended: one more than before, or 1
+ * when the connection had opened (was_open) at opened_at and stayed open at
+ * least reset_ms until now (all ms on one monotonic clock). */
+unsigned es_next_attempt(unsigned attempt, int was_open, uint64_t opened_at,
+                         uint64_t now, long reset_ms);
+
+/* The spec's decision: reestablish after a network error, the end of the
+ * stream or a read timeout (1); fail the connection otherwise (0). */
+int es_default_reconnect(eventsource_error_t why);
 
 /* A 32-bit random number from a xorshift state (seeded by the caller). */
 uint32_t es_random_next(uint64_t *state);

@@ -913,13 +913,10 @@ void es_source_drop_transfer(eventsource_t *es) {
 /* The connection ended with why: ask the policy, then reestablish or fail. */
 static void connection_ended(eventsource_t *es, eventsource_error_t why) {
   uint64_t now = es_now_ms();
-  if (es->phase == ES_OPEN && es->opened_at &&
-      now - es->opened_at >= (uint64_t)es->backoff_reset_ms)
-    es->attempt = 0;
-  es->attempt++;
+  es->attempt = es_next_attempt(es->attempt, es->phase == ES_OPEN, es->opened_at,
+                                now, es->backoff_reset_ms);
   es_parser_finish(es->parser);
-  int reconnect = why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
-                  why == EVENTSOURCE_ERR_READ_TIMEOUT;
+  int reconnect = es_default_reconnect(why);
   long delay = es_backoff_delay(es->retry_ms, es->max_retry_ms, es->attempt,
                                 es->jitter, es_multi_random(es->multi));
   if (es->policy_fn) {
@@ -937,8 +934,7 @@ static void connection_ended(eventsource_t *es, eventsource_error_t why) {
   if (is_closed(es) || (es->ops & ES_OP_CLOSE))
     return;
   if (!reconnect) {
-    if (why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
-        why == EVENTSOURCE_ERR_READ_TIMEOUT) {
+    if (es_default_reconnect(why)) {
       /* The policy stopped a connection the spec would reestablish. */
       fail(es, EVENTSOURCE_ERR_POLICY);
     } else {

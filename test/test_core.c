@@ -92,6 +92,30 @@ START_TEST(test_retry_cap) {
 }
 END_TEST
 
+START_TEST(test_attempt_clock) {
+  /* A failure before opening, or a short connection, counts up. */
+  ck_assert_uint_eq(es_next_attempt(0, 0, 0, 1000, 60000), 1);
+  ck_assert_uint_eq(es_next_attempt(3, 0, 0, 1000000, 60000), 4);
+  ck_assert_uint_eq(es_next_attempt(3, 1, 1000, 1000 + 59999, 60000), 4);
+  /* A connection that stayed open for the reset time starts over. */
+  ck_assert_uint_eq(es_next_attempt(3, 1, 1000, 1000 + 60000, 60000), 1);
+  ck_assert_uint_eq(es_next_attempt(7, 1, 5, 5, 0), 1);
+  /* Saturates instead of wrapping to 0. */
+  ck_assert_uint_eq(es_next_attempt(UINT32_MAX, 0, 0, 0, 1), UINT32_MAX);
+}
+END_TEST
+
+START_TEST(test_default_decision) {
+  ck_assert(es_default_reconnect(EVENTSOURCE_ERR_NETWORK));
+  ck_assert(es_default_reconnect(EVENTSOURCE_ERR_EOF));
+  ck_assert(es_default_reconnect(EVENTSOURCE_ERR_READ_TIMEOUT));
+  ck_assert(!es_default_reconnect(EVENTSOURCE_ERR_HTTP_STATUS));
+  ck_assert(!es_default_reconnect(EVENTSOURCE_ERR_CONTENT_TYPE));
+  ck_assert(!es_default_reconnect(EVENTSOURCE_ERR_REDIRECT));
+  ck_assert(!es_default_reconnect(EVENTSOURCE_ERR_NOMEM));
+}
+END_TEST
+
 /* ---- listeners ---------------------------------------------------------- */
 
 typedef struct {
@@ -381,6 +405,8 @@ static Suite *core_suite(void) {
   tcase_add_test(t, test_backoff_exact);
   tcase_add_test(t, test_backoff_jitter_range);
   tcase_add_test(t, test_retry_cap);
+  tcase_add_test(t, test_attempt_clock);
+  tcase_add_test(t, test_default_decision);
   suite_add_tcase(s, t);
   t = tcase_create("listeners");
   tcase_set_timeout(t, 10);
