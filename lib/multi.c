@@ -365,8 +365,15 @@ fail_mutex:
 void eventsource_multi_free(eventsource_multi_t *m) {
   if (!m)
     return;
-  while (m->sources)
-    detach(m, m->sources);
+  while (m->sources) {
+    eventsource_t *es = m->sources;
+    /* A source freed from a listener whose free was still queued is ours to
+     * finish; one run by eventsource_run()/start() is freed by them. */
+    int destroy = es->free_deferred && !es->own_multi;
+    detach(m, es);
+    if (destroy)
+      es_source_destroy(es);
+  }
   if (m->sock_fn)
     m->sock_fn(m, m->wakefd, EVENTSOURCE_POLL_REMOVE, m->sock_ud, m->wake_socketp);
   curl_multi_cleanup(m->cm);
