@@ -486,18 +486,24 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_wakeup(eventsource_mult
 /* Tells the application to watch fd for what (EVENTSOURCE_POLL_IN and/or
  * _OUT), or to stop watching it (EVENTSOURCE_POLL_REMOVE). socketp is what
  * the application stored with eventsource_multi_assign() for fd (NULL until
- * then). Return 0; non-zero is an error (CALLBACK) for the affected transfer. */
+ * then). Return 0. Non-zero when asked to watch means the descriptor cannot
+ * be watched: only the source whose connection it is fails (CLOSED, error
+ * notification CALLBACK); the others go on. Non-zero for REMOVE is ignored. */
 typedef int (*eventsource_socket_fn)(eventsource_multi_t *m, int fd, int what,
                                      void *userdata, void *socketp);
 
 /* Tells the application to call eventsource_multi_timeout() once, in
  * timeout_ms milliseconds (0: as soon as possible), replacing any earlier
- * request; -1 cancels the timer. Return 0. */
+ * request; -1 cancels the timer. Return 0 (the value is not used). */
 typedef int (*eventsource_timer_fn)(eventsource_multi_t *m, long timeout_ms,
                                     void *userdata);
 
 /* Installs the callbacks (both, before the first source is added). The
- * multi's own wakeup descriptor is announced through fn as well.
+ * multi's own wakeup descriptor (for eventsource_close() and friends from
+ * other threads) is announced through fn as well: first, from
+ * eventsource_multi_set_socket_callback() itself, and it is removed only by
+ * eventsource_multi_free(), as the very last call of the callbacks. Adding a
+ * source from outside a step calls the timer callback with 0.
  * Errors: INVALID_ARGUMENT, STATE (sources already added). Loop thread. */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_multi_set_socket_callback(eventsource_multi_t *m,

@@ -31,6 +31,7 @@ typedef enum es_phase {
 #define ES_OP_RESTART 4u
 #define ES_OP_REMOVE 8u
 #define ES_OP_FREE 16u
+#define ES_OP_FAIL 32u /* fail the connection with pending_fail */
 
 typedef struct es_header {
   char *name;
@@ -144,6 +145,10 @@ void es_source_destroy(eventsource_t *es);
 uint64_t es_now_ms(void);
 /* Applies a queued close (outside any libcurl callback). */
 void es_source_apply_close(eventsource_t *es);
+/* Records a failure found inside a libcurl callback (code, msg) and queues
+ * ES_OP_FAIL; es_source_apply_fail() then fails the connection. */
+void es_source_queue_fail(eventsource_t *es, eventsource_error_t code, const char *msg);
+void es_source_apply_fail(eventsource_t *es);
 /* Applies a queued restart: drop and reconnect now, no error, no backoff. */
 void es_source_apply_restart(eventsource_t *es);
 

@@ -48,6 +48,7 @@ struct eventsource_multi {
   pthread_mutex_t lock;   /* guards the pending list */
   eventsource_t *pending, *pending_tail;
 
+  int curl_dead; /* a socket callback failed: libcurl refuses the multi */
   pthread_t loop_thread;
   _Atomic int loop_thread_set;
   int in_step;
@@ -257,6 +258,14 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
   es->phase = ES_IDLE;
   es->heap_index = SIZE_MAX;
   es_multi_queue(m, es, ES_OP_START);
+  if (m->timer_fn && !m->in_step) {
+    /* Driven by the application's loop, which may be idle and not watching
+     * the wakeup descriptor with a reference: ask it for a step, as libcurl
+     * does from curl_multi_add_handle(). */
+    m->timer_armed = 1;
+    m->announced = es_now_ms();
+    m->timer_fn(m, 0, m->timer_ud);
+  }
   return EVENTSOURCE_OK;
 }
 
@@ -281,15 +290,29 @@ size_t eventsource_multi_active(const eventsource_multi_t *m) {
 /* libcurl's socket callback                                                */
 /* ------------------------------------------------------------------------ */
 
+/* A descriptor could not be watched. Returning an error to libcurl would make
+ * it abort every transfer of the multi, so fail only the source it belongs to. */
+static void watch_failed(eventsource_multi_t *m, CURL *easy, eventsource_error_t code,
+                         const char *msg) {
+  char *priv = NULL;
+  if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
+    return;
+  eventsource_t *es = (eventsource_t *)(void *)priv;
+  if (es->multi == m)
+    es_source_queue_fail(es, code, msg);
+}
+
 static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
                    void *socketp) {
   eventsource_multi_t *m = userp;
-  (void)easy;
   if (m->sock_fn) {
     int w = what == CURL_POLL_REMOVE ? EVENTSOURCE_POLL_REMOVE
                                      : ((what & CURL_POLL_IN) ? EVENTSOURCE_POLL_IN : 0) |
                                            ((what & CURL_POLL_OUT) ? EVENTSOURCE_POLL_OUT : 0);
-    return m->sock_fn(m, (int)s, w, m->sock_ud, socketp) ? -1 : 0;
+    if (m->sock_fn(m, (int)s, w, m->sock_ud, socketp) != 0 && what != CURL_POLL_REMOVE)
+      watch_failed(m, easy, EVENTSOURCE_ERR_CALLBACK,
+                   "the socket callback refused to watch the connection");
+    return 0;
   }
   if (what == CURL_POLL_REMOVE) {
     epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL); /* may already be closed */
@@ -301,7 +324,7 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
   ev.data.fd = s;
   if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
       (errno != ENOENT || epoll_ctl(m->epfd, EPOLL_CTL_ADD, s, &ev) != 0))
-    return -1;
+    watch_failed(m, easy, EVENTSOURCE_ERR_SYSTEM, "epoll_ctl failed for the connection");
   return 0;
 }
 
@@ -374,9 +397,10 @@ void eventsource_multi_free(eventsource_multi_t *m) {
     if (destroy)
       es_source_destroy(es);
   }
+  curl_multi_cleanup(m->cm); /* may still call the socket callback */
+  /* The last callback of all: an adapter may release itself on it. */
   if (m->sock_fn)
     m->sock_fn(m, m->wakefd, EVENTSOURCE_POLL_REMOVE, m->sock_ud, m->wake_socketp);
-  curl_multi_cleanup(m->cm);
   close(m->epfd);
   close(m->wakefd);
   pthread_mutex_destroy(&m->lock);
@@ -443,6 +467,8 @@ static void process_pending(eventsource_multi_t *m) {
       }
       if ((ops & ES_OP_CLOSE) || atomic_load(&es->closed))
         es_source_apply_close(es);
+      else if (ops & ES_OP_FAIL)
+        es_source_apply_fail(es);
       else if (ops & ES_OP_RESTART)
         es_source_apply_restart(es);
       else if ((ops & ES_OP_START) && es->phase == ES_IDLE)
@@ -528,6 +554,19 @@ static void end_step(eventsource_multi_t *m) {
   announce_timer(m);
 }
 
+/* A failed socket callback makes libcurl declare the whole multi dead
+ * (CURLM_ABORTED_BY_CALLBACK), and libcurl 7.88 then crashes in the next
+ * curl_multi_socket_action(): stop calling it. */
+static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int flags) {
+  int running;
+  if (m->curl_dead)
+    return CURLM_ABORTED_BY_CALLBACK;
+  CURLMcode mc = curl_multi_socket_action(m->cm, fd, flags, &running);
+  if (mc == CURLM_ABORTED_BY_CALLBACK)
+    m->curl_dead = 1;
+  return mc;
+}
+
 eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_ms) {
   if (!m)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
@@ -553,7 +592,6 @@ eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_m
   eventsource_error_t rc = EVENTSOURCE_OK;
   if (n < 0 && errno != EINTR)
     rc = EVENTSOURCE_ERR_SYSTEM;
-  int running;
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
     if (fd == m->wakefd) {
@@ -567,12 +605,12 @@ eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_m
       flags |= CURL_CSELECT_OUT;
     if (evs[i].events & EPOLLERR)
       flags |= CURL_CSELECT_ERR;
-    if (curl_multi_socket_action(m->cm, fd, flags, &running) != CURLM_OK)
+    if (socket_action(m, fd, flags) != CURLM_OK)
       rc = EVENTSOURCE_ERR_CURL;
   }
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct == 0)
-    if (curl_multi_socket_action(m->cm, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+    if (socket_action(m, CURL_SOCKET_TIMEOUT, 0) != CURLM_OK)
       rc = EVENTSOURCE_ERR_CURL;
   end_step(m);
   return rc;
@@ -644,8 +682,7 @@ eventsource_error_t eventsource_multi_socket_action(eventsource_multi_t *m, int 
   } else {
     int flags = ((events & EVENTSOURCE_POLL_IN) ? CURL_CSELECT_IN : 0) |
                 ((events & EVENTSOURCE_POLL_OUT) ? CURL_CSELECT_OUT : 0);
-    int running;
-    if (curl_multi_socket_action(m->cm, fd, flags, &running) != CURLM_OK)
+    if (socket_action(m, fd, flags) != CURLM_OK)
       rc = EVENTSOURCE_ERR_CURL;
   }
   end_step(m);
@@ -659,9 +696,8 @@ eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m) {
     return EVENTSOURCE_ERR_STATE;
   begin_step(m);
   m->timer_armed = 0;
-  int running;
   eventsource_error_t rc = EVENTSOURCE_OK;
-  if (curl_multi_socket_action(m->cm, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+  if (socket_action(m, CURL_SOCKET_TIMEOUT, 0) != CURLM_OK)
     rc = EVENTSOURCE_ERR_CURL;
   end_step(m);
   return rc;

@@ -1040,6 +1040,23 @@ void es_source_apply_close(eventsource_t *es) {
     finish(es, es->user_closed ? EVENTSOURCE_OK : es->close_reason);
 }
 
+void es_source_queue_fail(eventsource_t *es, eventsource_error_t code,
+                          const char *msg) {
+  if (es->pending_fail)
+    return;
+  es->pending_fail = code;
+  set_error(es, code, 0, 0, "%s", msg);
+  es_multi_queue(es->multi, es, ES_OP_FAIL);
+}
+
+void es_source_apply_fail(eventsource_t *es) {
+  if (is_closed(es) || es->phase == ES_DONE)
+    return;
+  es_source_drop_transfer(es);
+  es_parser_finish(es->parser);
+  fail(es, es->pending_fail ? es->pending_fail : EVENTSOURCE_ERR_CALLBACK);
+}
+
 void es_source_apply_restart(eventsource_t *es) {
   if (is_closed(es) || es->phase == ES_DONE)
     return;

@@ -569,6 +569,63 @@ START_TEST(test_attach_errors) {
 }
 END_TEST
 
+/* The application's socket callback refuses to watch one connection: only
+ * that source fails (CALLBACK, no reconnection); the other gets its event,
+ * and libcurl's multi handle stays usable. */
+static int refuse_calls, refuse_fd = -1;
+static int refusing_sock_cb(eventsource_multi_t *m, int fd, int what, void *ud,
+                            void *sp) {
+  /* The first call announces the wakeup descriptor; refuse the next one, the
+   * first connection's socket. */
+  if (++refuse_calls == 2 && what != EVENTSOURCE_POLL_REMOVE) {
+    refuse_fd = fd;
+    return -1;
+  }
+  return eventsource_poll_socket_cb_(m, fd, what, ud, sp);
+}
+
+START_TEST(test_socket_callback_refuses) {
+  ts_server *srv = events_server(1);
+  eventsource_multi_t *m = NULL;
+  eventsource_poll_t p;
+  memset(&p, 0, sizeof p);
+  refuse_calls = 0;
+  refuse_fd = -1;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  /* The poll adapter's own callbacks, with the socket one wrapped. */
+  p.multi = m;
+  p.wakefd = -1;
+  p.attached = 1;
+  ck_assert_int_eq(eventsource_multi_set_socket_callback(m, refusing_sock_cb, &p),
+                   EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_multi_set_timer_callback(m, eventsource_poll_timer_cb_, &p),
+                   EVENTSOURCE_OK);
+  probe a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.close_after = b.close_after = 1;
+  add_source(m, ts_server_url(srv, "/a"), &a);
+  ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_ERR_STATE); /* callbacks set */
+  ck_assert_int_eq(eventsource_poll_run(&p), EVENTSOURCE_OK);
+  add_source(m, ts_server_url(srv, "/b"), &b);
+  ck_assert_int_eq(eventsource_poll_run(&p), EVENTSOURCE_OK);
+  ck_assert_int_ge(refuse_fd, 0);
+  ck_assert_int_eq(a.errors, 1);
+  ck_assert_int_eq(a.last_error, EVENTSOURCE_ERR_CALLBACK);
+  ck_assert_int_eq(a.last_will_reconnect, 0);
+  ck_assert_int_eq(a.messages, 0);
+  ck_assert_int_eq(eventsource_ready_state(a.es), EVENTSOURCE_CLOSED);
+  ck_assert_int_eq(b.errors, 0);
+  ck_assert_int_eq(b.messages, 1);
+  ck_assert_uint_eq(eventsource_multi_active(m), 0);
+  eventsource_multi_free(m);
+  eventsource_poll_detach(&p);
+  eventsource_free(a.es);
+  eventsource_free(b.es);
+  ts_server_stop(srv);
+}
+END_TEST
+
 static Suite *adapters_suite(void) {
   Suite *s = suite_create("adapters");
   TCase *tc = tcase_create("streams");
@@ -585,6 +642,7 @@ static Suite *adapters_suite(void) {
   tc = tcase_create("attach");
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, test_attach_errors);
+  tcase_add_test(tc, test_socket_callback_refuses);
   suite_add_tcase(s, tc);
   return s;
 }
