@@ -392,15 +392,21 @@ START_TEST(test_multi_arguments) {
 }
 END_TEST
 
-static Suite *core_suite(void) {
-  Suite *s = suite_create("core");
+/* One Check suite per module, run by one runner. */
+static Suite *errors_suite(void) {
+  Suite *s = suite_create("errors");
   TCase *t = tcase_create("errors");
   tcase_set_timeout(t, 10);
   tcase_add_test(t, test_strerror_every_code);
   tcase_add_test(t, test_error_numbers_fixed);
   tcase_add_test(t, test_version);
   suite_add_tcase(s, t);
-  t = tcase_create("policy");
+  return s;
+}
+
+static Suite *policy_suite(void) {
+  Suite *s = suite_create("policy");
+  TCase *t = tcase_create("policy");
   tcase_set_timeout(t, 10);
   tcase_add_test(t, test_backoff_exact);
   tcase_add_test(t, test_backoff_jitter_range);
@@ -408,14 +414,24 @@ static Suite *core_suite(void) {
   tcase_add_test(t, test_attempt_clock);
   tcase_add_test(t, test_default_decision);
   suite_add_tcase(s, t);
-  t = tcase_create("listeners");
+  return s;
+}
+
+static Suite *listeners_suite(void) {
+  Suite *s = suite_create("listeners");
+  TCase *t = tcase_create("listeners");
   tcase_set_timeout(t, 10);
   tcase_add_test(t, test_listener_order_and_types);
   tcase_add_test(t, test_listener_remove_during_dispatch);
   tcase_add_test(t, test_listener_add_during_dispatch);
   tcase_add_test(t, test_listener_add_nomem);
   suite_add_tcase(s, t);
-  t = tcase_create("handle");
+  return s;
+}
+
+static Suite *source_suite(void) {
+  Suite *s = suite_create("source (no network)");
+  TCase *t = tcase_create("handle");
   tcase_set_timeout(t, 10);
   tcase_add_test(t, test_new_arguments);
   tcase_add_test(t, test_new_nomem);
@@ -428,7 +444,10 @@ static Suite *core_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(core_suite());
+  SRunner *sr = srunner_create(errors_suite());
+  srunner_add_suite(sr, policy_suite());
+  srunner_add_suite(sr, listeners_suite());
+  srunner_add_suite(sr, source_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
