@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h" /* es_alloc_fail_after(): allocation failure injection */
 #include "eventsource.h"
 #include "support/sse_server.h"
 
@@ -2136,6 +2137,53 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* An allocation failing while the stream is parsed: the source fails with
+ * NOMEM (CLOSED, error notification, eventsource_run() returns NOMEM), and
+ * nothing crashes or leaks. */
+
+static void on_open_fail_allocs(eventsource_t *es, const eventsource_event_t *ev,
+                                void *ud) {
+  (void)es;
+  (void)ud;
+  if (eventsource_event_kind(ev) == EVENTSOURCE_KIND_OPEN)
+    es_alloc_fail_after(0); /* loop thread: every library allocation fails */
+}
+
+START_TEST(test_nomem_while_parsing) {
+  ctx c;
+  ctx_init(&c);
+  /* A 256 KiB event needs the parser's buffers to grow. */
+  size_t big = 256 * 1024;
+  char *line = malloc(big + 16);
+  ck_assert_ptr_nonnull(line);
+  memcpy(line, "data: ", 6);
+  memset(line + 6, 'x', big);
+  memcpy(line + 6 + big, "\n\n", 3);
+  ts_script *sc = ts_server_add_script(c.srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, line);
+  ts_script_hold(sc);
+  free(line);
+  eventsource_t *es = ctx_new_es(&c, "/");
+  ck_assert_int_eq(eventsource_add_listener(es, "open", on_open_fail_allocs, NULL, NULL),
+                   EVENTSOURCE_OK);
+  ctx_run(&c);
+  int returned = ctx_wait_run(&c, WAIT_MS);
+  es_alloc_fail_reset();
+  ck_assert_msg(returned, "eventsource_run did not return");
+  ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_ERR_NOMEM);
+  ck_assert_int_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
+  ck_assert_int_eq(log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL), 0);
+  rec r = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+  ck_assert_int_eq(r.error, EVENTSOURCE_ERR_NOMEM);
+  ck_assert_int_eq(r.will_reconnect, 0);
+  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  ck_assert_int_eq(eventsource_last_error(es), EVENTSOURCE_ERR_NOMEM);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 1);
+  ctx_fini(&c);
+}
+END_TEST
+
 static Suite *connection_suite(void) {
   Suite *s = suite_create("connection");
   TCase *tc;
@@ -2154,6 +2202,7 @@ static Suite *connection_suite(void) {
   tc = tcase_create("events");
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, test_events_one_chunk);
+  tcase_add_test(tc, test_nomem_while_parsing);
   tcase_add_test(tc, test_events_split_every_byte);
   tcase_add_test(tc, test_ready_state_transitions);
   tcase_add_test(tc, test_server_events_named_error_and_open);

@@ -296,6 +296,25 @@ START_TEST(test_new_nomem) {
 }
 END_TEST
 
+START_TEST(test_multi_new_nomem) {
+  int ok = 0;
+  for (long n = 0; n < 20 && !ok; n++) {
+    eventsource_multi_t *m = NULL;
+    es_alloc_fail_after(n);
+    eventsource_error_t rc = eventsource_multi_new(&m);
+    es_alloc_fail_reset();
+    if (rc == EVENTSOURCE_OK) {
+      ok = 1;
+      eventsource_multi_free(m);
+    } else {
+      ck_assert_int_eq(rc, EVENTSOURCE_ERR_NOMEM);
+      ck_assert_ptr_null(m);
+    }
+  }
+  ck_assert(ok);
+}
+END_TEST
+
 START_TEST(test_options_validation) {
   eventsource_t *es;
   ck_assert_int_eq(eventsource_new(&es, "http://127.0.0.1/"), EVENTSOURCE_OK);
@@ -435,6 +454,7 @@ static Suite *source_suite(void) {
   tcase_set_timeout(t, 10);
   tcase_add_test(t, test_new_arguments);
   tcase_add_test(t, test_new_nomem);
+  tcase_add_test(t, test_multi_new_nomem);
   tcase_add_test(t, test_options_validation);
   tcase_add_test(t, test_headers);
   tcase_add_test(t, test_close_before_run);
