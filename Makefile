@@ -140,7 +140,8 @@ test: deps-test
 
 asan: test
 
-valgrind: deps-test
+valgrind:
+	@sh mk/deps.sh valgrind
 	@$(MAKE) --no-print-directory O=$(O)/valgrind SAN=0 CFLAGS="-O1 -g" \
 	  TEST_WRAP="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --trace-children=no" \
 	  ES_TEST_SCALE=small CK_FORK=no run-tests

@@ -219,7 +219,9 @@ EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_remove_listener(eventsource_t *es, eventsource_listener_id_t id);
 
 /* ------------------------------------------------------------------------ */
-/* The notification passed to a listener                                    */
+/* The notification passed to a listener. These accessors read only the     */
+/* event: any thread that holds a valid event may call them (in practice    */
+/* the listener); ev must not be NULL.                                      */
 /* ------------------------------------------------------------------------ */
 
 /* What the notification is. */
@@ -264,6 +266,8 @@ EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev
 /* Request options. Unless said otherwise: loop thread, before the source     */
 /* starts or from a callback; the new value is used from the next connection */
 /* attempt. Errors: INVALID_ARGUMENT (es NULL or a bad value), NOMEM.        */
+/* Times are milliseconds from 0 to 24 h (86400000); other values are       */
+/* INVALID_ARGUMENT.                                                        */
 /* ------------------------------------------------------------------------ */
 
 /* The request method, e.g. "POST" or "REPORT" (default "GET"). Must be an HTTP
@@ -314,8 +318,11 @@ eventsource_set_max_retry(eventsource_t *es, long ms);
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_backoff_reset(eventsource_t *es, long ms);
 
-/* Jitter on the reconnection delay: on (default, 1), each delay is drawn
- * uniformly from [d/2, d]; off (0), it is exactly d. */
+/* The delay before a reconnection attempt is d = the reconnection time
+ * doubled for each consecutive failure after the first, at most the maximum
+ * (eventsource_set_max_retry). Jitter on (default, 1): the delay is drawn
+ * uniformly from [d, min(1.5 d, maximum)], so it never falls short of the
+ * reconnection time, as the spec requires; off (0): exactly d. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_jitter(eventsource_t *es,
                                                               int enabled);
 
@@ -330,7 +337,12 @@ EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_connect_timeout(eventsource_t *es, long ms);
 
 /* How many redirects (301, 302, 303, 307, 308; http and https only) one
- * attempt follows (default 10; 0 follows none). */
+ * attempt follows (default 10; 0 follows none; at most 1000). More, or a
+ * Location that is not a usable http(s) URL, fails the source with REDIRECT.
+ * libcurl's rules apply: a POST becomes a GET after 301, 302 and 303, and
+ * 307 and 308 keep the method and body; a method set with
+ * eventsource_set_method() other than GET and POST is kept across every
+ * redirect, 303 included (where a browser would switch to GET). */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_redirects(eventsource_t *es, long n);
 
@@ -357,7 +369,8 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
 
 /* The reconnection policy hook, called on the loop thread when a connection
  * ends or fails, before the error notification. why is NETWORK, EOF,
- * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE or REDIRECT; http_status the status
+ * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE, REDIRECT or URL (a URL libcurl
+ * cannot use), rarely NOMEM, SYSTEM or CALLBACK; http_status the status
  * of the refused response (HTTP_STATUS, CONTENT_TYPE, REDIRECT; 0 for the
  * others); attempt counts consecutive failures (1 for the first; reset by a
  * connection that stayed open for the backoff-reset time).
@@ -399,6 +412,9 @@ EVENTSOURCE_EXPORT const char *eventsource_last_event_id(const eventsource_t *es
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_last_error(const eventsource_t *es);
 EVENTSOURCE_EXPORT const char *eventsource_last_error_message(const eventsource_t *es);
 EVENTSOURCE_EXPORT long eventsource_last_http_status(const eventsource_t *es);
+/* The libcurl error code (CURLcode) of the last failure, 0 when it was not
+ * libcurl's. Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT int eventsource_last_curl_code(const eventsource_t *es);
 
 /* ------------------------------------------------------------------------ */
 /* Running and closing                                                      */
@@ -408,12 +424,15 @@ EVENTSOURCE_EXPORT long eventsource_last_http_status(const eventsource_t *es);
  * reconnecting as needed. Returns OK when closed by eventsource_close(), or
  * the code that closed it (HTTP_STATUS, CONTENT_TYPE, REDIRECT, POLICY, ...).
  * Errors also: INVALID_ARGUMENT, STATE (already running or closed), NOMEM,
- * SYSTEM, CURL. Not from a callback. */
+ * SYSTEM, CURL. Not from a callback.
+ * If a listener or hook called eventsource_free(es) during the run, es is
+ * freed just before this returns: do not use or free it again. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_run(eventsource_t *es);
 
 /* Like eventsource_run() on a thread the library creates; returns at once.
  * Listeners then run on that thread. eventsource_free() joins it.
- * Errors: INVALID_ARGUMENT, STATE, NOMEM, SYSTEM (thread creation failed). */
+ * Errors: INVALID_ARGUMENT, STATE, NOMEM, CURL, SYSTEM (thread creation or
+ * the loop's descriptors failed). */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_start(eventsource_t *es);
 
 /* Closes the source: readyState CLOSED, the connection and any pending
@@ -423,7 +442,8 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_start(eventsource_t *es);
 EVENTSOURCE_EXPORT void eventsource_close(eventsource_t *es);
 
 /* Drops the current connection (or pending wait) and reconnects at once,
- * without an error notification or backoff. The last event ID is kept.
+ * without an error notification or backoff. The last event ID is kept. On a
+ * source that is not running yet it does nothing and returns OK.
  * Errors: INVALID_ARGUMENT, CLOSED. Any thread; callback: yes. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_restart(eventsource_t *es);
 
@@ -474,7 +494,9 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_poll(eventsource_multi_
  * CLOSED or removed). Errors as eventsource_multi_poll(). */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_run(eventsource_multi_t *m);
 
-/* Makes a waiting eventsource_multi_poll() return. Any thread. */
+/* Makes a waiting eventsource_multi_poll() return (with the socket
+ * callbacks: makes the wakeup descriptor readable). Errors: INVALID_ARGUMENT,
+ * SYSTEM (the write to the wakeup descriptor failed). Any thread. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m);
 
 /* --- Driving a multi handle from your own event loop --------------------- */
@@ -504,7 +526,9 @@ typedef int (*eventsource_timer_fn)(eventsource_multi_t *m, long timeout_ms,
  * eventsource_multi_set_socket_callback() itself, and it is removed only by
  * eventsource_multi_free(), as the very last call of the callbacks. Adding a
  * source from outside a step calls the timer callback with 0.
- * Errors: INVALID_ARGUMENT, STATE (sources already added). Loop thread. */
+ * Errors: INVALID_ARGUMENT, STATE (sources already added, or a socket
+ * callback already installed), CALLBACK (fn refused the wakeup descriptor).
+ * Loop thread. */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_multi_set_socket_callback(eventsource_multi_t *m,
                                       eventsource_socket_fn fn, void *userdata);
@@ -518,13 +542,13 @@ EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_multi_assign(eventsource_multi_t *m, int fd, void *socketp);
 
 /* Reports that fd is ready for events (EVENTSOURCE_POLL_IN/_OUT; 0 if
- * unknown) and does the work that follows. Errors: INVALID_ARGUMENT, CURL.
- * Loop thread; not from a callback. */
+ * unknown) and does the work that follows. Errors: INVALID_ARGUMENT, STATE
+ * (called from a callback), CURL. Loop thread. */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_multi_socket_action(eventsource_multi_t *m, int fd, int events);
 
 /* Reports that the timer requested by the timer callback expired. Errors:
- * INVALID_ARGUMENT, CURL. Loop thread; not from a callback. */
+ * INVALID_ARGUMENT, STATE (called from a callback), CURL. Loop thread. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m);
 
 #ifdef __cplusplus

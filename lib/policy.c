@@ -11,10 +11,13 @@ long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
   /* Doubling stops at max; no overflow since d <= max before each step. */
   for (unsigned i = 1; i < attempt && d < max; i++)
     d = d > max / 2 ? max : d * 2;
-  if (jitter && d > 1) {
-    long half = d / 2;
-    long span = d - half; /* draw from [half, d] */
-    d = half + (long)(rnd % (uint32_t)(span + 1));
+  if (jitter && d < max) {
+    /* Only upwards: the spec's wait is the reconnection time, then optionally
+     * more. Draw from [d, min(d + d/2, max)]. */
+    long span = d / 2;
+    if (span > max - d)
+      span = max - d;
+    d += (long)(rnd % ((uint32_t)span + 1));
   }
   return d;
 }

@@ -11,9 +11,9 @@
 #include "eventsource.h"
 
 /* The delay before reconnection attempt number `attempt` (1 for the first
- * after a failure): base * 2^(attempt-1), capped at max, then with jitter
- * drawn uniformly from [d/2, d] using rnd (any 32-bit value) when jitter is
- * set. base and max are ms (>= 0). */
+ * after a failure): d = base * 2^(attempt-1), capped at max, then with
+ * jitter drawn uniformly from [d, min(d + d/2, max)] using rnd (any 32-bit
+ * value) when jitter is set. base and max are ms (>= 0, at most 24 h). */
 long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
                       uint32_t rnd);
 

@@ -148,22 +148,37 @@ static const es_parser_callbacks parser_cbs = {on_event, on_retry, on_comment,
 /* Creating and options                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* An absolute http(s) URL with a host, without bytes that could split the
- * request line. libcurl does the full parsing when it connects. */
-static int url_ok(const char *url) {
+/* An absolute http(s) URL with a host, that libcurl's URL parser accepts
+ * (so a malformed URL is refused here, not retried for ever), without bytes
+ * that could split the request line. Returns OK, URL or NOMEM. */
+static eventsource_error_t check_url(const char *url) {
   size_t skip;
   if (strncasecmp(url, "http://", 7) == 0)
     skip = 7;
   else if (strncasecmp(url, "https://", 8) == 0)
     skip = 8;
   else
-    return 0;
+    return EVENTSOURCE_ERR_URL;
   if (url[skip] == '\0' || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')
-    return 0;
+    return EVENTSOURCE_ERR_URL;
   for (const unsigned char *p = (const unsigned char *)url; *p; p++)
     if (*p <= 0x20 || *p == 0x7f)
-      return 0;
-  return 1;
+      return EVENTSOURCE_ERR_URL;
+  CURLU *u = curl_url();
+  if (!u)
+    return EVENTSOURCE_ERR_NOMEM;
+  eventsource_error_t rc = EVENTSOURCE_OK;
+  char *host = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_OUT_OF_MEMORY)
+    rc = EVENTSOURCE_ERR_NOMEM;
+  else if (uc != CURLUE_OK)
+    rc = EVENTSOURCE_ERR_URL;
+  else if ((uc = curl_url_get(u, CURLUPART_HOST, &host, 0)) != CURLUE_OK || !host || !*host)
+    rc = uc == CURLUE_OUT_OF_MEMORY ? EVENTSOURCE_ERR_NOMEM : EVENTSOURCE_ERR_URL;
+  curl_free(host);
+  curl_url_cleanup(u);
+  return rc;
 }
 
 /* curl_global_init() is reference counted, and thread-safe in the libcurl
@@ -175,8 +190,9 @@ static int curl_global_ready(void) {
 eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
   if (!out || !url)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (!url_ok(url))
-    return EVENTSOURCE_ERR_URL;
+  eventsource_error_t urc = check_url(url);
+  if (urc)
+    return urc;
   if (!curl_global_ready())
     return EVENTSOURCE_ERR_CURL;
   eventsource_t *es = es_calloc(1, sizeof *es);
@@ -575,6 +591,10 @@ long eventsource_last_http_status(const eventsource_t *es) {
   return es ? es->last_status : 0;
 }
 
+int eventsource_last_curl_code(const eventsource_t *es) {
+  return es ? es->last_curl_code : 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The transfer                                                             */
 /* ------------------------------------------------------------------------ */
@@ -787,10 +807,14 @@ static eventsource_error_t build_request(eventsource_t *es) {
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  /* The headers of a proxy's CONNECT response are not the server's response. */
+  SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   SET(CURLOPT_CONNECTTIMEOUT_MS, es->connect_timeout_ms);
   if (es->body) {
+    /* libcurl keeps its own copy: the user may replace the body (from a
+     * listener) while this transfer, or a redirect of it, still sends it. */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)es->body_len);
-    SET(CURLOPT_POSTFIELDS, es->body);
+    SET(CURLOPT_COPYPOSTFIELDS, es->body);
   } else {
     SET(CURLOPT_HTTPGET, 1L);
     if (strcmp(es->method, "POST") == 0) {
@@ -880,7 +904,7 @@ void es_source_connect(eventsource_t *es) {
   if (es->curl_fn) {
     pthread_mutex_lock(&es->cb_lock);
     es->in_callback++;
-    CURLcode cc = es->curl_fn(es, es->easy, es->curl_ud);
+    CURLcode cc = is_closed(es) ? CURLE_OK : es->curl_fn(es, es->easy, es->curl_ud);
     es->in_callback--;
     pthread_mutex_unlock(&es->cb_lock);
     if (is_closed(es) || (es->ops & ES_OP_CLOSE))
@@ -922,8 +946,9 @@ static void connection_ended(eventsource_t *es, eventsource_error_t why) {
   if (es->policy_fn) {
     pthread_mutex_lock(&es->cb_lock);
     es->in_callback++;
-    es->policy_fn(es, why, es->last_status, es->attempt, &reconnect, &delay,
-                  es->policy_ud);
+    if (!is_closed(es))
+      es->policy_fn(es, why, es->last_status, es->attempt, &reconnect, &delay,
+                    es->policy_ud);
     es->in_callback--;
     pthread_mutex_unlock(&es->cb_lock);
     if (delay < 0)
@@ -969,10 +994,16 @@ void es_source_transfer_done(eventsource_t *es, CURLcode result) {
                 es->resp_status);
     }
   } else if (result == CURLE_TOO_MANY_REDIRECTS ||
-             (result == CURLE_UNSUPPORTED_PROTOCOL &&
+             ((result == CURLE_UNSUPPORTED_PROTOCOL || result == CURLE_URL_MALFORMAT) &&
               (es->resp_status >= 300 && es->resp_status < 400))) {
+    /* Too many, or a Location that is not a usable http(s) URL. */
     why = EVENTSOURCE_ERR_REDIRECT;
     set_error(es, why, es->resp_status, (int)result, "redirect refused: %s",
+              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
+  } else if (result == CURLE_URL_MALFORMAT || result == CURLE_UNSUPPORTED_PROTOCOL) {
+    /* Retrying cannot help. */
+    why = EVENTSOURCE_ERR_URL;
+    set_error(es, why, 0, (int)result, "unusable URL: %s",
               es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
   } else {
     why = EVENTSOURCE_ERR_NETWORK;

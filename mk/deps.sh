@@ -1,15 +1,16 @@
 #!/bin/sh
-# mk/deps.sh build|test - installs the Debian packages the build (or the
+# mk/deps.sh build|test|valgrind - installs the Debian packages the build (or the
 # tests) need when they are missing: with apt-get when run as root, otherwise
 # it prints the exact command to run and fails.
 set -u
 want="libcurl4-openssl-dev pkg-config"
-if [ "${1:-build}" = test ]; then
+if [ "${1:-build}" = test ] || [ "${1:-build}" = valgrind ]; then
   # check: the test framework; the rest: the contract-test service
   # (libmicrohttpd, cJSON) and the event-loop adapters' tests (libuv, libevent).
-  # valgrind for `make valgrind`. None of them is linked into the library.
+  # None of them is linked into the library.
   want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev"
 fi
+[ "${1:-build}" = valgrind ] && want="$want valgrind"
 missing=""
 for p in $want; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -8,7 +8,9 @@ for t in "$@"; do
   echo "== $name"
   out=$(mktemp)
   # shellcheck disable=SC2086
-  $TEST_WRAP "$t" >"$out" 2>&1
+  # A bound on the whole suite as well: under valgrind (CK_FORK=no) Check's
+  # own per-test timeouts do not apply.
+  timeout "${SUITE_TIMEOUT:-900}" $TEST_WRAP "$t" >"$out" 2>&1
   rc=$?
   cat "$out"
   # Check's summary: "100%: Checks: 12, Failures: 0, Errors: 0"

@@ -72,16 +72,27 @@ START_TEST(test_backoff_exact) {
 END_TEST
 
 START_TEST(test_backoff_jitter_range) {
-  /* Jitter draws from [d/2, d]: both ends are reachable. */
-  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 0), 500);
-  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 500), 1000);
-  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 501), 500);
-  ck_assert_int_eq(es_backoff_delay(4000, 30000, 2, 1, 123), 4000 + 123);
+  /* Jitter draws from [d, min(1.5 d, max)]: never below the reconnection
+   * time, and both ends are reachable. */
+  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 0), 1000);
+  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 500), 1500);
+  ck_assert_int_eq(es_backoff_delay(1000, 30000, 1, 1, 501), 1000);
+  ck_assert_int_eq(es_backoff_delay(4000, 30000, 2, 1, 123), 8000 + 123);
+  /* Near the cap the span shrinks so the maximum holds. */
+  ck_assert_int_eq(es_backoff_delay(25000, 30000, 1, 1, 5000), 30000);
+  ck_assert_int_eq(es_backoff_delay(25000, 30000, 1, 1, 5001), 25000);
+  ck_assert_int_eq(es_backoff_delay(1000, 30000, 9, 1, 777), 30000);
   uint64_t st = 42;
+  long lo = 1 << 30, hi = 0;
   for (int i = 0; i < 10000; i++) {
     long d = es_backoff_delay(3000, 30000, 3, 1, es_random_next(&st));
-    ck_assert(d >= 6000 && d <= 12000);
+    ck_assert(d >= 12000 && d <= 18000);
+    lo = d < lo ? d : lo;
+    hi = d > hi ? d : hi;
   }
+  /* The random source is used: the draws spread over the range. */
+  ck_assert_int_lt(lo, 12500);
+  ck_assert_int_gt(hi, 17500);
 }
 END_TEST
 
@@ -261,10 +272,20 @@ START_TEST(test_new_arguments) {
   ck_assert_int_eq(eventsource_new(&es, NULL), EVENTSOURCE_ERR_INVALID_ARGUMENT);
   const char *bad[] = {"", "ftp://example.com/", "file:///etc/passwd", "example.com",
                        "http://", "http:///path", "http://a b/", "http://a/\r\nX: y",
-                       "ws://example.com/", "javascript:alert(1)"};
+                       "ws://example.com/", "javascript:alert(1)",
+                       /* malformed for libcurl's parser: refused, not retried */
+                       "http://[::1/x", "http://:80/", "http://a:99999/",
+                       "https://exa\x01mple.com/"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     ck_assert_msg(eventsource_new(&es, bad[i]) == EVENTSOURCE_ERR_URL, "accepted %s", bad[i]);
   ck_assert_ptr_eq(es, (eventsource_t *)(uintptr_t)0x1); /* untouched */
+  const char *good[] = {"http://127.0.0.1:1/", "https://example.com:443/p?q=1#f",
+                        "http://[::1]:8080/", "http://localhost"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    eventsource_t *g = NULL;
+    ck_assert_msg(eventsource_new(&g, good[i]) == EVENTSOURCE_OK, "refused %s", good[i]);
+    eventsource_free(g);
+  }
   ck_assert_int_eq(eventsource_new(&es, "HTTPS://Example.com/stream?x=1"), EVENTSOURCE_OK);
   ck_assert_str_eq(eventsource_url(es), "HTTPS://Example.com/stream?x=1");
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CONNECTING);
