@@ -136,7 +136,7 @@ deps-test:
 # ---- tests ----------------------------------------------------------------
 # `make test` is the sanitizer build; `make asan` is the same thing.
 test: deps-test
-	@$(MAKE) --no-print-directory O=$(O)/asan SAN=1 run-tests
+	@$(MAKE) --no-print-directory O=$(O)/asan SAN=1 ES_TEST_FULL=1 run-tests
 
 asan: test
 
@@ -148,6 +148,7 @@ valgrind:
 
 run-tests: all $(TEST_BIN) $(TEST_DEPS)
 	@ES_BUILD_DIR=$(abspath $(O)) ES_SRC_DIR=$(CURDIR) TEST_WRAP="$(TEST_WRAP)" \
+	  ES_TEST_FULL="$(ES_TEST_FULL)" \
 	  sh mk/run-tests.sh $(TEST_BIN)
 
 # ---- demo and benchmarks --------------------------------------------------
