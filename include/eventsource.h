@@ -463,8 +463,8 @@ typedef struct eventsource_multi eventsource_multi_t;
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_new(eventsource_multi_t **out);
 
 /* Frees the multi handle. Sources still in it are removed (not closed, not
- * freed: they remain the caller's). NULL does nothing. Loop thread; not from
- * a callback. */
+ * freed: they remain the caller's). NULL does nothing. Loop thread; from a
+ * callback it is refused (does nothing). */
 EVENTSOURCE_EXPORT void eventsource_multi_free(eventsource_multi_t *m);
 
 /* Adds es, which starts connecting on the next step of the loop. A source

@@ -165,5 +165,7 @@ void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es);
 /* Is the loop inside a step (libcurl or user callbacks may be on the stack)? */
 int es_multi_in_step(const eventsource_multi_t *m);
 uint32_t es_multi_random(eventsource_multi_t *m);
+/* The last loop failure's message ("" when none). */
+const char *es_multi_error(const eventsource_multi_t *m);
 
 #endif

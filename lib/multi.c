@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -48,7 +49,8 @@ struct eventsource_multi {
   pthread_mutex_t lock;   /* guards the pending list */
   eventsource_t *pending, *pending_tail;
 
-  int curl_dead; /* a socket callback failed: libcurl refuses the multi */
+  int curl_dead;
+  char error[160]; /* the last loop failure, with libcurl's message */ /* a socket callback failed: libcurl refuses the multi */
   pthread_t loop_thread;
   _Atomic int loop_thread_set;
   int in_step;
@@ -386,8 +388,9 @@ fail_mutex:
 }
 
 void eventsource_multi_free(eventsource_multi_t *m) {
-  if (!m)
-    return;
+  if (!m || es_multi_in_step(m))
+    return; /* from a callback: refused (documented), freeing would pull the
+               loop from under the step that is running */
   while (m->sources) {
     eventsource_t *es = m->sources;
     /* A source freed from a listener whose free was still queued is ours to
@@ -554,9 +557,10 @@ static void end_step(eventsource_multi_t *m) {
   announce_timer(m);
 }
 
-/* A failed socket callback makes libcurl declare the whole multi dead
- * (CURLM_ABORTED_BY_CALLBACK), and libcurl 7.88 then crashes in the next
- * curl_multi_socket_action(): stop calling it. */
+/* If libcurl ever declares the whole multi dead (CURLM_ABORTED_BY_CALLBACK;
+ * our socket callback no longer returns errors, but a future libcurl might),
+ * libcurl 7.88 crashes in the next curl_multi_socket_action(): stop calling
+ * it. Failures are remembered with libcurl's message for es_multi_error(). */
 static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int flags) {
   int running;
   if (m->curl_dead)
@@ -564,8 +568,13 @@ static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int fla
   CURLMcode mc = curl_multi_socket_action(m->cm, fd, flags, &running);
   if (mc == CURLM_ABORTED_BY_CALLBACK)
     m->curl_dead = 1;
+  if (mc != CURLM_OK)
+    snprintf(m->error, sizeof m->error, "curl_multi_socket_action: %s (CURLMcode %d)",
+             curl_multi_strerror(mc), (int)mc);
   return mc;
 }
+
+const char *es_multi_error(const eventsource_multi_t *m) { return m->error; }
 
 eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_ms) {
   if (!m)
@@ -590,8 +599,10 @@ eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_m
   struct epoll_event evs[64];
   int n = epoll_wait(m->epfd, evs, 64, wait);
   eventsource_error_t rc = EVENTSOURCE_OK;
-  if (n < 0 && errno != EINTR)
+  if (n < 0 && errno != EINTR) {
+    snprintf(m->error, sizeof m->error, "epoll_wait: %s", strerror(errno));
     rc = EVENTSOURCE_ERR_SYSTEM;
+  }
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
     if (fd == m->wakefd) {

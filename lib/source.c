@@ -1100,7 +1100,8 @@ void es_source_apply_restart(eventsource_t *es) {
 static eventsource_error_t run_own(eventsource_t *es) {
   eventsource_error_t rc = eventsource_multi_run(es->own_multi);
   if (rc && !is_closed(es)) {
-    set_error(es, rc, 0, 0, "the loop failed: %s", eventsource_strerror(rc));
+    const char *why = es_multi_error(es->own_multi);
+    set_error(es, rc, 0, 0, "the loop failed: %s", *why ? why : eventsource_strerror(rc));
     atomic_store(&es->closed, 1);
     set_ready_state(es, EVENTSOURCE_CLOSED);
   }
