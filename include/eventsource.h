@@ -259,7 +259,8 @@ EVENTSOURCE_EXPORT const char *eventsource_event_message(const eventsource_event
 EVENTSOURCE_EXPORT int eventsource_event_will_reconnect(const eventsource_event_t *ev);
 /* Milliseconds until the reconnection attempt, -1 when none. */
 EVENTSOURCE_EXPORT long eventsource_event_reconnect_ms(const eventsource_event_t *ev);
-/* The libcurl error code (CURLcode) behind a NETWORK or CURL error, else 0. */
+/* The libcurl error code (CURLcode) behind the failure when libcurl reported
+ * it (NETWORK, CURL, and REDIRECT or URL found by libcurl), else 0. */
 EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev);
 
 /* ------------------------------------------------------------------------ */
