@@ -1587,43 +1587,6 @@ START_TEST(test_header_validation_and_semantics) {
 }
 END_TEST
 
-START_TEST(test_new_arguments) {
-  eventsource_t *sentinel = (eventsource_t *)&sentinel;
-  eventsource_t *es = sentinel;
-  const char *bad[] = {"ftp://127.0.0.1/x", "file:///etc/passwd", "127.0.0.1/x",
-                       "/path", "", "http//x", "ws://127.0.0.1/",
-                       "http://exa mple.com/", "http://a\r\n/b", "http://a/\nb",
-                       "http://[::1/x", "http://:80/", "http://a:99999/",
-                       "http://", "https:///x"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    ck_assert_msg(eventsource_new(&es, bad[i]) == EVENTSOURCE_ERR_URL,
-                  "URL '%s' accepted", bad[i]);
-    ck_assert_ptr_eq(es, sentinel);
-  }
-  ck_assert_int_eq(eventsource_new(NULL, "http://127.0.0.1/"),
-                   EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  ck_assert_int_eq(eventsource_new(&es, NULL), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  ck_assert_ptr_eq(es, sentinel);
-  const char *good[] = {"http://127.0.0.1:1/", "HTTPS://example.com/a?b=c",
-                        "Http://[::1]:8080/x", "https://example.com:443/path?q=1#f",
-                        "http://[::1]:8080/"};
-  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-    es = NULL;
-    ck_assert_msg(eventsource_new(&es, good[i]) == EVENTSOURCE_OK,
-                  "URL '%s' refused", good[i]);
-    ck_assert_ptr_nonnull(es);
-    ck_assert_str_eq(eventsource_url(es), good[i]);
-    ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CONNECTING);
-    ck_assert_int_eq(eventsource_last_error(es), EVENTSOURCE_OK);
-    eventsource_free(es);
-  }
-  eventsource_free(NULL);
-  ck_assert_int_eq(eventsource_run(NULL), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  ck_assert_int_eq(eventsource_start(NULL), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  ck_assert_int_eq(eventsource_restart(NULL), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  eventsource_close(NULL);
-}
-END_TEST
 
 /* ------------------------------------------------------------------------ */
 /* restart, close, free                                                     */
@@ -2713,7 +2676,6 @@ static Suite *connection_suite(void) {
   tcase_add_test(tc, test_post_body_resent);
   tcase_add_test(tc, test_custom_method_without_body);
   tcase_add_test(tc, test_header_validation_and_semantics);
-  tcase_add_test(tc, test_new_arguments);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("events");
