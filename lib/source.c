@@ -725,67 +725,66 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud) {
   return 0; /* abort the transfer */
 }
 
+/* Appends "name: value" to *sl ("name;" for an empty value, libcurl's way of
+ * sending a header with no value). Returns 0, or -1 when out of memory. */
+static int slist_add_header(struct curl_slist **sl, const char *name,
+                            size_t nl, const char *value, size_t vl) {
+  char *h = es_malloc(nl + vl + 3);
+  if (!h)
+    return -1;
+  memcpy(h, name, nl);
+  if (vl) {
+    memcpy(h + nl, ": ", 2);
+    memcpy(h + nl + 2, value, vl);
+    h[nl + 2 + vl] = '\0';
+  } else {
+    memcpy(h + nl, ";", 2);
+  }
+  struct curl_slist *t = curl_slist_append(*sl, h);
+  es_free(h);
+  if (!t)
+    return -1;
+  *sl = t;
+  return 0;
+}
+
 static eventsource_error_t build_request(eventsource_t *es) {
   CURL *e = es->easy;
-  struct curl_slist *sl = NULL, *t;
-  char line[64];
+  struct curl_slist *sl = NULL;
   int has_accept = 0, has_cache = 0, has_ctype = 0;
   for (size_t i = 0; i < es->nheaders; i++) {
     has_accept |= strcasecmp(es->headers[i].name, "Accept") == 0;
     has_cache |= strcasecmp(es->headers[i].name, "Cache-Control") == 0;
     has_ctype |= strcasecmp(es->headers[i].name, "Content-Type") == 0;
   }
-#define APPEND(str)                                                            \
-  do {                                                                         \
-    t = curl_slist_append(sl, (str));                                          \
-    if (!t)                                                                    \
-      goto nomem;                                                              \
-    sl = t;                                                                    \
-  } while (0)
+  /* The defaults a user header does not replace; "Expect:" and an empty
+   * "Content-Type:" remove libcurl's own (100-continue round trips, and the
+   * form type: a body has no type unless the user sets one). */
+  const char *fixed[4];
+  size_t nfixed = 0;
   if (!has_accept)
-    APPEND("Accept: text/event-stream");
+    fixed[nfixed++] = "Accept: text/event-stream";
   if (!has_cache)
-    APPEND("Cache-Control: no-cache");
-  APPEND("Expect:"); /* no 100-continue round trip for bodies */
+    fixed[nfixed++] = "Cache-Control: no-cache";
+  fixed[nfixed++] = "Expect:";
   if (es->body && !has_ctype)
-    APPEND("Content-Type:"); /* not libcurl's form type: none unless the user sets one */
-  for (size_t i = 0; i < es->nheaders; i++) {
-    size_t nl = strlen(es->headers[i].name), vl = strlen(es->headers[i].value);
-    char *h = es_malloc(nl + vl + 3);
-    if (!h)
-      goto nomem;
-    memcpy(h, es->headers[i].name, nl);
-    /* "Name;" is libcurl's way to send a header with an empty value. */
-    if (vl) {
-      memcpy(h + nl, ": ", 2);
-      memcpy(h + nl + 2, es->headers[i].value, vl + 1);
-    } else {
-      memcpy(h + nl, ";", 2);
-    }
-    t = curl_slist_append(sl, h);
-    es_free(h);
+    fixed[nfixed++] = "Content-Type:";
+  for (size_t i = 0; i < nfixed; i++) {
+    struct curl_slist *t = curl_slist_append(sl, fixed[i]);
     if (!t)
       goto nomem;
     sl = t;
   }
+  for (size_t i = 0; i < es->nheaders; i++)
+    if (slist_add_header(&sl, es->headers[i].name, strlen(es->headers[i].name),
+                         es->headers[i].value, strlen(es->headers[i].value)) != 0)
+      goto nomem;
   size_t idlen;
   const char *id = es_parser_last_event_id(es->parser, &idlen);
-  if (idlen) {
-    char *h = es_malloc(idlen + 16);
-    if (!h)
-      goto nomem;
-    memcpy(h, "Last-Event-ID: ", 15);
-    memcpy(h + 15, id, idlen + 1);
-    t = curl_slist_append(sl, h);
-    es_free(h);
-    if (!t)
-      goto nomem;
-    sl = t;
-  }
-#undef APPEND
+  if (idlen && slist_add_header(&sl, "Last-Event-ID", 13, id, idlen) != 0)
+    goto nomem;
   curl_slist_free_all(es->slist);
   es->slist = sl;
-  (void)line;
 
   CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
