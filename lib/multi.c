@@ -276,7 +276,10 @@ eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m, eventsource
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   if (es->multi != m)
     return EVENTSOURCE_ERR_NOT_FOUND;
-  if (es_multi_in_step(m)) {
+  /* From a callback, or from a thread other than the one driving the loop:
+   * the loop thread detaches it at its next step (es_multi_queue wakes it). */
+  if (es_multi_in_step(m) ||
+      (atomic_load(&m->loop_thread_set) && !es_multi_on_loop_thread(m))) {
     es_multi_queue(m, es, ES_OP_REMOVE);
     return EVENTSOURCE_OK;
   }
