@@ -9,7 +9,6 @@
  */
 #include <check.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +19,9 @@
 #include "eventsource_libuv.h"
 #include "eventsource_poll.h"
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 #define WAIT_MS 10000
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------ */
 /* The three adapters behind one interface                                  */
@@ -146,8 +140,8 @@ static void teardown(const driver *d, eventsource_multi_t *m) {
 
 /* Steps until *flag is non-zero or the deadline passes. */
 static void step_until(const driver *d, eventsource_multi_t *m, const int *flag) {
-  long dl = now_ms() + WAIT_MS;
-  while (!*flag && now_ms() < dl)
+  long dl = tu_now_ms() + WAIT_MS;
+  while (!*flag && tu_now_ms() < dl)
     d->step(m, 50);
 }
 
@@ -167,9 +161,7 @@ typedef struct probe {
   int close_on_error;             /* close on an error notification */
   eventsource_t *also_close;      /* closed together with this one */
   ts_server *release_on_error;    /* opens gate 1 of it on an error */
-  atomic_int *opened;             /* counts opens for another thread */
-  pthread_mutex_t *mu;
-  pthread_cond_t *cv;
+  tu_counter *opened;             /* counts opens for another thread */
 } probe;
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -177,12 +169,8 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   switch (eventsource_event_kind(ev)) {
   case EVENTSOURCE_KIND_OPEN:
     p->opens++;
-    if (p->opened) {
-      pthread_mutex_lock(p->mu);
-      atomic_fetch_add(p->opened, 1);
-      pthread_cond_broadcast(p->cv);
-      pthread_mutex_unlock(p->mu);
-    }
+    if (p->opened)
+      tu_counter_inc(p->opened);
     break;
   case EVENTSOURCE_KIND_ERROR:
     p->errors++;
@@ -224,20 +212,6 @@ static eventsource_t *add_source(eventsource_multi_t *m, const char *url, probe 
   return es;
 }
 
-static ts_server *events_server(int nevents) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
-  ts_script *sc = ts_server_add_script(s);
-  ts_script_headers(sc);
-  for (int i = 0; i < nevents; i++) {
-    char line[64];
-    snprintf(line, sizeof line, "data: e%d\n\n", i + 1);
-    ts_script_writes(sc, line);
-  }
-  ts_script_hold(sc);
-  return s;
-}
-
 static eventsource_multi_t *new_multi(const driver *d) {
   eventsource_multi_t *m = NULL;
   ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
@@ -254,7 +228,7 @@ static eventsource_multi_t *new_multi(const driver *d) {
 START_TEST(test_events) {
   enum { N = 5 };
   const driver *d = &drivers[_i];
-  ts_server *srv = events_server(3);
+  ts_server *srv = tu_events_server(3);
   eventsource_multi_t *m = new_multi(d);
   probe p[N];
   memset(p, 0, sizeof p);
@@ -289,8 +263,7 @@ START_TEST(test_reconnect) {
   probe p[N];
   memset(p, 0, sizeof p);
   for (int i = 0; i < N; i++) {
-    srv[i] = ts_server_start();
-    ck_assert_ptr_nonnull(srv[i]);
+    srv[i] = tu_server_start();
     ts_script *sc = ts_server_add_script(srv[i]);
     ts_script_headers(sc);
     ts_script_writes(sc, "id: 7\ndata: first\n\n");
@@ -304,9 +277,9 @@ START_TEST(test_reconnect) {
     ck_assert_int_eq(eventsource_set_retry(es, 50), EVENTSOURCE_OK);
     ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   }
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   d->run(m);
-  ck_assert_int_ge(now_ms() - t0, 50); /* the retry time was waited for */
+  ck_assert_int_ge(tu_now_ms() - t0, 50); /* the retry time was waited for */
   for (int i = 0; i < N; i++) {
     ck_assert_int_eq(p[i].opens, 2);
     ck_assert_int_eq(p[i].messages, 2);
@@ -334,7 +307,7 @@ END_TEST
  * error the listener closes it and its silent neighbour. */
 START_TEST(test_read_timeout) {
   const driver *d = &drivers[_i];
-  ts_server *srv = events_server(1);
+  ts_server *srv = tu_events_server(1);
   eventsource_multi_t *m = new_multi(d);
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -344,9 +317,9 @@ START_TEST(test_read_timeout) {
   add_source(m, ts_server_url(srv, "/b"), &b);
   a.close_on_error = 1;
   a.also_close = b.es;
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   d->run(m);
-  ck_assert_int_ge(now_ms() - t0, 200);
+  ck_assert_int_ge(tu_now_ms() - t0, 200);
   ck_assert_int_eq(a.opens, 1);
   ck_assert_int_eq(a.messages, 1);
   ck_assert_int_eq(a.errors, 1);
@@ -363,46 +336,24 @@ START_TEST(test_read_timeout) {
 }
 END_TEST
 
-struct closer {
-  probe *p;
-  int n;
-  atomic_int opened;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-};
-
-static void *close_thread(void *arg) {
-  struct closer *c = arg;
-  pthread_mutex_lock(&c->mu);
-  while (atomic_load(&c->opened) < c->n)
-    pthread_cond_wait(&c->cv, &c->mu);
-  pthread_mutex_unlock(&c->mu);
-  for (int i = 0; i < c->n; i++)
-    eventsource_close(c->p[i].es);
-  return NULL;
-}
-
 /* Five open, silent sources closed from another thread: the multi's wakeup
  * descriptor wakes the loop, and the run ends. */
 START_TEST(test_close_from_thread) {
   enum { N = 5 };
   const driver *d = &drivers[_i];
-  ts_server *srv = events_server(0);
+  ts_server *srv = tu_events_server(0);
   eventsource_multi_t *m = new_multi(d);
   probe p[N];
   memset(p, 0, sizeof p);
-  struct closer c = {.p = p, .n = N};
-  atomic_init(&c.opened, 0);
-  pthread_mutex_init(&c.mu, NULL);
-  pthread_cond_init(&c.cv, NULL);
+  eventsource_t *es[N];
+  tu_closer c = {.es = es, .n = N};
+  tu_counter_init(&c.opened);
   for (int i = 0; i < N; i++) {
     p[i].opened = &c.opened;
-    p[i].mu = &c.mu;
-    p[i].cv = &c.cv;
-    add_source(m, ts_server_url(srv, "/t"), &p[i]);
+    es[i] = add_source(m, ts_server_url(srv, "/t"), &p[i]);
   }
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, close_thread, &c), 0);
+  ck_assert_int_eq(pthread_create(&t, NULL, tu_close_thread, &c), 0);
   d->run(m);
   pthread_join(t, NULL);
   for (int i = 0; i < N; i++) {
@@ -414,8 +365,7 @@ START_TEST(test_close_from_thread) {
   teardown(d, m);
   for (int i = 0; i < N; i++)
     eventsource_free(p[i].es);
-  pthread_mutex_destroy(&c.mu);
-  pthread_cond_destroy(&c.cv);
+  tu_counter_destroy(&c.opened);
   ts_server_stop(srv);
 }
 END_TEST
@@ -425,9 +375,7 @@ END_TEST
 START_TEST(test_404_isolated) {
   enum { N = 4 };
   const driver *d = &drivers[_i];
-  ts_server *ok = ts_server_start(), *bad = ts_server_start();
-  ck_assert_ptr_nonnull(ok);
-  ck_assert_ptr_nonnull(bad);
+  ts_server *ok = tu_server_start(), *bad = tu_server_start();
   ts_script *sc = ts_server_add_script(ok);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: one\n\n");
@@ -476,7 +424,7 @@ END_TEST
  * leaks (valgrind) or stays in the loop (uv_loop_close). */
 START_TEST(test_detach_first) {
   const driver *d = &drivers[_i];
-  ts_server *srv = events_server(1);
+  ts_server *srv = tu_events_server(1);
   eventsource_multi_t *m = new_multi(d);
   probe p;
   memset(&p, 0, sizeof p);
@@ -498,7 +446,7 @@ END_TEST
  * adapter's wakeup path), and is run to the end. */
 START_TEST(test_add_later) {
   const driver *d = &drivers[_i];
-  ts_server *srv = events_server(2);
+  ts_server *srv = tu_events_server(2);
   eventsource_multi_t *m = new_multi(d);
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -585,7 +533,7 @@ static int refusing_sock_cb(eventsource_multi_t *m, int fd, int what, void *ud,
 }
 
 START_TEST(test_socket_callback_refuses) {
-  ts_server *srv = events_server(1);
+  ts_server *srv = tu_events_server(1);
   eventsource_multi_t *m = NULL;
   eventsource_poll_t p;
   memset(&p, 0, sizeof p);
@@ -647,10 +595,4 @@ static Suite *adapters_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(adapters_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tu_run_suite(adapters_suite(), CK_NORMAL); }

@@ -26,35 +26,15 @@
 #include "eventsource.h"
 #include "eventsource_curl.h"
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 /* Deadlines are failure bounds only: a passing run never waits for them. */
 #define WAIT_MS 10000
 #define ANY_KIND (-1)
 
-static int small_scale(void) {
-  const char *s = getenv("ES_TEST_SCALE");
-  return s && strcmp(s, "small") == 0;
-}
-
 /* The bound within which a close must take effect (a safety bound, not a
  * timing dependency; more slack under valgrind). */
-static long prompt_ms(void) { return small_scale() ? 6000 : 2000; }
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void deadline_in(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
+static long prompt_ms(void) { return tu_small_scale() ? 6000 : 2000; }
 
 /* ------------------------------------------------------------------------ */
 /* The notification log and the test context                                */
@@ -210,7 +190,7 @@ static size_t log_size(ctx *c) { return log_count(c, ANY_KIND, NULL); }
 static size_t log_wait(ctx *c, int kind, const char *type, size_t n,
                        long timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   size_t k;
   while ((k = count_locked(c, kind, type)) < n &&
@@ -293,7 +273,7 @@ static void ctx_start(ctx *c) {
 /* Waits until eventsource_run() returned; 1 if it did. */
 static int ctx_wait_run(ctx *c, long timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (!c->run_done && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -335,6 +315,24 @@ static void ctx_fini(ctx *c) {
   pthread_mutex_destroy(&c->mu);
 }
 
+/* Fixed reconnection delay: retry ms, no jitter. */
+static void set_retry_exact(eventsource_t *es, long ms) {
+  ck_assert_int_eq(eventsource_set_retry(es, ms), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+}
+
+/* Waits for n records of that kind (any type) and asserts there are n. */
+static void log_wait_eq(ctx *c, int kind, size_t n) {
+  ck_assert_uint_eq(log_wait(c, kind, NULL, n, WAIT_MS), n);
+}
+
+/* eventsource_run() of c->es returned rc and left the source closed. */
+static void expect_run_ended(ctx *c, eventsource_error_t rc) {
+  ck_assert(ctx_wait_run(c, WAIT_MS));
+  ck_assert_int_eq(ctx_run_rc(c), rc);
+  ck_assert_int_eq(eventsource_ready_state(c->es), EVENTSOURCE_CLOSED);
+}
+
 /* Request i as the server recorded it (in c->req). */
 static const ts_request *req_get(ctx *c, int i) {
   ck_assert_int_eq(ts_server_get_request(c->srv, i, c->req), 0);
@@ -363,7 +361,7 @@ static int counter_get(ctx *c, int k) {
 
 static int counter_wait(ctx *c, int k, int n, long timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (c->counter[k] < n && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -436,7 +434,7 @@ static int on_curl_debug(CURL *easy, curl_infotype type, char *data,
  * returns how many it has. */
 static size_t in_bytes_wait(ctx *c, size_t n, long timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (c->in_bytes < n && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -507,7 +505,7 @@ START_TEST(test_get_request_headers) {
   script_stream(&c, 1, "data: hi\n\n", NULL);
   ctx_new_es(&c, "/stream?x=1");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   const ts_request *r = req_get(&c, 0);
   ck_assert_str_eq(r->method, "GET");
@@ -521,9 +519,7 @@ START_TEST(test_get_request_headers) {
   ck_assert_ptr_null(req_header(&c, 0, "Content-Length"));
   ck_assert_ptr_nonnull(req_header(&c, 0, "Host"));
   eventsource_close(c.es);
-  ck_assert(ctx_wait_run(&c, WAIT_MS));
-  ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_ready_state(c.es), EVENTSOURCE_CLOSED);
+  expect_run_ended(&c, EVENTSOURCE_OK);
   ctx_fini(&c);
 }
 END_TEST
@@ -542,7 +538,7 @@ START_TEST(test_initial_last_event_id) {
   ck_assert_int_eq(eventsource_set_last_event_id(c.es, "abc-1"), EVENTSOURCE_OK);
   ck_assert_str_eq(eventsource_last_event_id(c.es, NULL), "abc-1");
   ctx_start(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_str_eq(req_header(&c, 0, "Last-Event-ID"), "abc-1");
   ck_assert_int_eq(ts_request_header_count(req_get(&c, 0), "Last-Event-ID"), 1);
   rec m = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, "message", 0);
@@ -559,7 +555,7 @@ START_TEST(test_last_event_id_cleared_before_start) {
   ck_assert_int_eq(eventsource_set_last_event_id(c.es, "x"), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_last_event_id(c.es, ""), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_ptr_null(req_header(&c, 0, "Last-Event-ID"));
   ctx_fini(&c);
 }
@@ -589,7 +585,7 @@ static void on_custom(eventsource_t *es, const eventsource_event_t *ev,
 static void check_stream_log(ctx *c) {
   ck_assert_uint_eq(log_wait(c, EVENTSOURCE_KIND_MESSAGE, NULL, 5 + 1, WAIT_MS),
                     6); /* 4 messages + custom via "custom" and via "any" */
-  ck_assert_uint_eq(log_wait(c, EVENTSOURCE_KIND_COMMENT, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(c, EVENTSOURCE_KIND_COMMENT, 1);
   /* in order: open, comment, first, custom (twice), third, fourth, nul */
   rec r = log_at(c, 1);
   ck_assert_int_eq(r.kind, EVENTSOURCE_KIND_COMMENT);
@@ -702,7 +698,7 @@ START_TEST(test_events_split_every_byte) {
                    EVENTSOURCE_OK);
   ctx_curl_hook(&c, CURL_TRACE);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_OPEN, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_OPEN, 1);
   for (size_t i = 0; i < n; i++) {
     /* the server waits at gate i + 1: the client has exactly i bytes */
     ck_assert_uint_eq(in_bytes_wait(&c, i, WAIT_MS), i);
@@ -735,10 +731,9 @@ START_TEST(test_ready_state_transitions) {
   script_stream(&c, 0, "data: a\n\n", NULL);
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   struct {
     eventsource_kind_t kind;
     eventsource_ready_state_t state;
@@ -766,9 +761,7 @@ START_TEST(test_ready_state_transitions) {
   ck_assert_int_eq(e.curl_code, 0);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   eventsource_close(es);
-  ck_assert(ctx_wait_run(&c, WAIT_MS));
-  ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  expect_run_ended(&c, EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), 5); /* close notifies nobody */
   ctx_fini(&c);
 }
@@ -794,7 +787,7 @@ START_TEST(test_content_type_accepted) {
   ts_script_hold(sc);
   ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   rec r = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   assert_data(&r, "ok");
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
@@ -880,7 +873,7 @@ START_TEST(test_redirect_followed) {
   script_stream(&c, 1, "data: here\n\n", NULL);
   ctx_new_es(&c, "/start");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ck_assert_str_eq(req_get(&c, 0)->path, "/start");
   ck_assert_str_eq(req_get(&c, 1)->path, "/moved");
@@ -1004,7 +997,7 @@ START_TEST(test_redirect_keeps_post) {
   eventsource_t *es = ctx_new_es(&c, "/old");
   set_post(es);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   assert_post(&c, 0, "/old");
   assert_post(&c, 1, "/new");
@@ -1025,7 +1018,7 @@ START_TEST(test_retry_field_sets_delay) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
@@ -1046,10 +1039,9 @@ START_TEST(test_set_retry_and_bad_retry_field) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_retry(es, -1), EVENTSOURCE_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(eventsource_set_retry(NULL, 10), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  ck_assert_int_eq(eventsource_set_retry(es, 25), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 25);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.reconnect_ms, 25);
@@ -1067,10 +1059,9 @@ START_TEST(test_last_event_id_on_reconnect) {
   script_stream(&c, 0, "id: 7\n", "data: d\n\n", NULL);
   script_stream(&c, 1, "data: e\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 5, WAIT_MS), 5);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 5);
   ck_assert_int_eq(ts_server_request_count(c.srv), 5);
   ck_assert_ptr_null(req_header(&c, 0, "Last-Event-ID"));
   ck_assert_str_eq(req_header(&c, 1, "Last-Event-ID"), "1");
@@ -1097,10 +1088,9 @@ START_TEST(test_last_event_id_utf8) {
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_last_event_id(es, first), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ck_assert_str_eq(req_header(&c, 0, "Last-Event-ID"), first);
   ck_assert_str_eq(req_header(&c, 1, "Last-Event-ID"), second);
@@ -1119,10 +1109,9 @@ START_TEST(test_partial_event_dropped) {
                 "data: more", NULL);
   script_stream(&c, 1, "data: next\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec a = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   rec b = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1);
   assert_data(&a, "full");
@@ -1145,10 +1134,9 @@ START_TEST(test_read_timeout_reconnects) {
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_read_timeout(es, 300), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_READ_TIMEOUT);
   ck_assert_int_eq(e.will_reconnect, 1);
@@ -1170,10 +1158,9 @@ START_TEST(test_post_body_resent) {
   ck_assert_int_ne(eventsource_set_method(es, "BAD METHOD"), EVENTSOURCE_OK);
   ck_assert_int_ne(eventsource_set_method(es, ""), EVENTSOURCE_OK);
   set_post(es);
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   for (int i = 0; i < 2; i++)
     assert_post(&c, i, "/post");
@@ -1190,7 +1177,7 @@ START_TEST(test_custom_method_without_body) {
   ck_assert_int_eq(eventsource_set_body(es, "x", 1), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_body(es, NULL, 0), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   const ts_request *r = req_get(&c, 0);
   ck_assert_str_eq(r->method, "REPORT");
   ck_assert_uint_eq(r->body_len, 0);
@@ -1272,7 +1259,7 @@ START_TEST(test_prepare_sets_header_per_attempt) {
   c.policy_delay = 0;
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 3);
   pthread_mutex_lock(&c.mu);
   int np = c.nprepare;
@@ -1305,9 +1292,7 @@ START_TEST(test_prepare_failure_closes) {
   ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c),
                    EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert(ctx_wait_run(&c, WAIT_MS));
-  ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_ERR_CALLBACK);
-  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  expect_run_ended(&c, EVENTSOURCE_ERR_CALLBACK);
   ck_assert_int_eq(ts_server_request_count(c.srv), 0);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_CALLBACK);
@@ -1330,7 +1315,7 @@ START_TEST(test_policy_reconnects_on_503) {
   c.policy_mode = POLICY_RECONNECT_STATUS;
   c.policy_delay = 15;
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 3);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 2);
   for (size_t i = 0; i < 2; i++) {
@@ -1405,7 +1390,7 @@ START_TEST(test_policy_changes_delay) {
   c.policy_mode = POLICY_DELAY;
   c.policy_delay = 77;
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
@@ -1437,10 +1422,9 @@ START_TEST(test_curl_hook_every_attempt) {
   ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c),
                    EVENTSOURCE_OK);
   ctx_curl_hook(&c, CURL_USER_AGENT);
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   /* once per attempt, after the prepare callback of the same attempt */
   ck_assert_int_eq(ctx_get(&c, &c.ncurl), 2);
@@ -1480,9 +1464,7 @@ START_TEST(test_curl_hook_stops) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ctx_curl_hook(&c, t->mode);
   ctx_run(&c);
-  ck_assert(ctx_wait_run(&c, WAIT_MS));
-  ck_assert_int_eq(ctx_run_rc(&c), t->want_rc);
-  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  expect_run_ended(&c, t->want_rc);
   ck_assert_int_eq(ctx_get(&c, &c.ncurl), 1);
   ck_assert_int_eq(ctx_get(&c, &c.curl_bad), 0);
   /* run has returned: no connection can be made any more */
@@ -1558,7 +1540,7 @@ START_TEST(test_header_validation_and_semantics) {
                    EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_header(es, "X-Empty", ""), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   const ts_request *r = req_get(&c, 0);
   ck_assert_int_eq(ts_request_header_count(r, "X-One"), 1);
   ck_assert_str_eq(req_header(&c, 0, "X-One"), "2");
@@ -1599,12 +1581,11 @@ START_TEST(test_restart_reconnects_silently) {
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
   /* a long delay: a restart that waited for it would miss the deadline */
-  ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 30000);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(eventsource_restart(es), EVENTSOURCE_OK); /* any thread */
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
@@ -1662,13 +1643,13 @@ START_TEST(test_close_from_other_thread_while_silent) {
   ts_script_hold(sc);
   eventsource_t *es = ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_OPEN, NULL, 1, WAIT_MS), 1);
-  long t0 = now_ms();
+  log_wait_eq(&c, EVENTSOURCE_KIND_OPEN, 1);
+  long t0 = tu_now_ms();
   eventsource_close(es);
   size_t after_close = log_size(&c);
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
   ck_assert_msg(ctx_wait_run(&c, prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(now_ms() - t0, prompt_ms());
+  ck_assert_int_lt(tu_now_ms() - t0, prompt_ms());
   ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), after_close);
   ck_assert_uint_eq(log_size(&c), 1);
@@ -1683,19 +1664,18 @@ START_TEST(test_close_during_reconnect_wait) {
   ctx_init(&c);
   script_stream(&c, 0, "data: a\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 30000);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_ERROR, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
   ck_assert_int_eq(e.reconnect_ms, 30000);
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   eventsource_close(es);
   size_t after_close = log_size(&c);
   ck_assert_msg(ctx_wait_run(&c, prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(now_ms() - t0, prompt_ms());
+  ck_assert_int_lt(tu_now_ms() - t0, prompt_ms());
   ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), after_close);
   ck_assert_int_eq(ts_server_request_count(c.srv), 1);
@@ -1750,9 +1730,9 @@ static int count_entries(const char *dir) {
 /* Waits (observing, with a deadline) until the process has at most n
  * threads. */
 static int wait_threads_at_most(int n, long timeout_ms) {
-  long deadline = now_ms() + timeout_ms;
+  long deadline = tu_now_ms() + timeout_ms;
   int k;
-  while ((k = count_entries("/proc/self/task")) > n && now_ms() < deadline) {
+  while ((k = count_entries("/proc/self/task")) > n && tu_now_ms() < deadline) {
     struct timespec ts = {0, 2 * 1000000L};
     nanosleep(&ts, NULL);
   }
@@ -1820,7 +1800,7 @@ START_TEST(test_listeners_changed_in_listener) {
   ck_assert_uint_ne(c.ids[0], c.ids[1]);
   ctx_run(&c);
   /* the any-listener runs last: when it has seen 3 messages, all ran */
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 3, WAIT_MS), 3);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 3);
   ck_assert_int_eq(counter_get(&c, 0), 3); /* A */
   ck_assert_int_eq(counter_get(&c, 1), 0); /* B, removed before its turn */
   ck_assert_int_eq(counter_get(&c, 2), 2); /* C, added during event 1 */
@@ -1840,10 +1820,9 @@ START_TEST(test_connection_refused) {
   snprintf(url, sizeof url, "%s", ts_server_url(gone, "/"));
   ts_server_stop(gone);
   eventsource_t *es = ctx_new_es_url(&c, url);
-  ck_assert_int_eq(eventsource_set_retry(es, 20), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 20);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_ERROR, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_NETWORK);
   ck_assert_int_ne(e.curl_code, 0);
@@ -1908,12 +1887,11 @@ START_TEST(test_connect_timeout) {
   ck_assert_int_eq(eventsource_set_connect_timeout(es, 0), EVENTSOURCE_OK);
   /* 200 ms: with the default (30 s) the wait below would fail */
   ck_assert_int_eq(eventsource_set_connect_timeout(es, 200), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
-  long t0 = now_ms();
+  set_retry_exact(es, 30000);
+  long t0 = tu_now_ms();
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_ERROR, NULL, 1, WAIT_MS), 1);
-  long took = now_ms() - t0;
+  log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
+  long took = tu_now_ms() - t0;
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_NETWORK); /* "counts as a network error" */
   ck_assert_int_eq(e.curl_code, CURLE_OPERATION_TIMEDOUT);
@@ -1971,7 +1949,7 @@ START_TEST(test_backoff) {
                    EVENTSOURCE_OK); /* POLICY_RECORD: records, changes nothing */
   ctx_run(&c);
   size_t msgs = (size_t)(3 * t->opens + 1);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, msgs, WAIT_MS), msgs);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, msgs);
   rec last = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, msgs - 1);
   assert_data(&last, "last");
   ck_assert_int_eq(ts_server_request_count(c.srv), 4);
@@ -2021,8 +1999,7 @@ static void reconnect_many(ctx *c, int n) {
                              "Connection: close\r\n\r\ndata: x\n\n";
   ts_script_write(sc, resp, sizeof resp - 1);
   eventsource_t *es = ctx_new_es(c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   c->close_after = n;
   ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_count_close,
                                             c, NULL),
@@ -2038,7 +2015,7 @@ static void reconnect_many(ctx *c, int n) {
 }
 
 START_TEST(test_many_reconnections_no_fd_leak) {
-  int n = small_scale() ? 100 : 1000;
+  int n = tu_small_scale() ? 100 : 1000;
   /* warm up whatever libcurl initialises once */
   ctx w;
   ctx_init(&w);
@@ -2088,7 +2065,7 @@ START_TEST(test_server_events_named_error_and_open) {
                    EVENTSOURCE_OK);
   ctx_run(&c);
   /* each server event reaches its type listener and the any-listener */
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 4, WAIT_MS), 4);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 4);
   struct {
     const char *via;
     eventsource_kind_t kind;
@@ -2126,7 +2103,7 @@ START_TEST(test_too_large_event_dropped) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_max_event(es, 16), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec a = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   rec b = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1);
   assert_data(&a, "small");
@@ -2151,9 +2128,7 @@ START_TEST(test_close_from_prepare) {
   ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c),
                    EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert(ctx_wait_run(&c, WAIT_MS));
-  ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  expect_run_ended(&c, EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), 0);
   /* nothing connected (a connection may have been opened and dropped at
    * most, but no request completed after the close) */
@@ -2167,7 +2142,7 @@ static void on_message_block(eventsource_t *es, const eventsource_event_t *ev,
                              void *ud) {
   ctx *c = ud;
   struct timespec dl;
-  deadline_in(&dl, WAIT_MS);
+  tu_deadline_in(&dl, WAIT_MS);
   pthread_mutex_lock(&c->mu);
   c->counter[0]++;
   c->counter[4] = 1;
@@ -2201,7 +2176,7 @@ static void *closer_main(void *arg) {
 
 static int closer_wait(struct closer *cl, long timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&cl->c->mu);
   while (!cl->done && pthread_cond_timedwait(&cl->c->cv, &cl->c->mu, &dl) == 0) {
   }
@@ -2301,7 +2276,7 @@ START_TEST(test_restart_from_listener) {
                                             &c, NULL),
                    EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(counter_get(&c, 6), 0);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 2);
@@ -2318,14 +2293,13 @@ START_TEST(test_restart_during_reconnect_wait) {
   script_stream(&c, 0, "data: a\n\n", NULL);
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 30000);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_ERROR, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
   ck_assert_int_eq(log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).reconnect_ms, 30000);
   ck_assert_int_eq(eventsource_restart(es), EVENTSOURCE_OK);
   /* well before the 30 s delay */
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ctx_fini(&c);
@@ -2340,7 +2314,7 @@ START_TEST(test_run_and_start_state_errors) {
   ctx_start(&c);
   ck_assert_int_eq(eventsource_start(es), EVENTSOURCE_ERR_STATE);
   ck_assert_int_eq(eventsource_run(es), EVENTSOURCE_ERR_STATE);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(eventsource_start(es), EVENTSOURCE_ERR_STATE);
   ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   eventsource_close(es);
@@ -2363,13 +2337,13 @@ START_TEST(test_chunked_response) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec a = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   rec d = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1);
   assert_data(&a, "abc");
   assert_data(&d, "d");
   /* the end of the chunked body is the end of the stream */
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_ERROR, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
   ck_assert_int_eq(log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).error,
                    EVENTSOURCE_ERR_EOF);
   ctx_fini(&c);
@@ -2391,7 +2365,7 @@ START_TEST(test_utf8_split_and_invalid) {
   ts_script_hold(sc);
   ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec a = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   rec b = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1);
   ck_assert_str_eq(a.type, "message"); /* the BOM did not spoil the field name */
@@ -2418,7 +2392,7 @@ START_TEST(test_large_event) {
   ts_script_hold(sc);
   ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   rec r = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   ck_assert_uint_eq(r.data_len, n);
   ck_assert_int_eq(memcmp(r.data, big + 6, n), 0);
@@ -2436,7 +2410,7 @@ START_TEST(test_retry_capped_by_max_retry) {
   ck_assert_int_eq(eventsource_set_max_retry(es, 30), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 2, WAIT_MS), 2);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).reconnect_ms, 30);
   ctx_fini(&c);
 }
@@ -2452,7 +2426,7 @@ START_TEST(test_content_type_with_space_before_params) {
   ts_script_hold(sc);
   ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ctx_fini(&c);
 }
@@ -2488,7 +2462,7 @@ START_TEST(test_interim_100_response) {
   ts_script_hold(sc);
   ctx_new_es(&c, "/");
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
   ctx_fini(&c);
@@ -2498,7 +2472,7 @@ END_TEST
 START_TEST(test_comments_keep_read_timeout_away) {
   /* gaps of a tenth of the read timeout, twice the timeout in all; slower
    * under valgrind (the margin, not the ratio, is what it needs) */
-  long timeout = small_scale() ? 2000 : 500;
+  long timeout = tu_small_scale() ? 2000 : 500;
   int gaps = 20, gap = (int)(timeout / 10);
   ctx c;
   ctx_init(&c);
@@ -2515,11 +2489,11 @@ START_TEST(test_comments_keep_read_timeout_away) {
                    EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_read_timeout(es, timeout), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   ctx_run(&c);
-  ck_assert_uint_eq(log_wait(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 1, WAIT_MS), 1);
+  log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   /* the server slept through every gap first: twice the timeout at least */
-  long took = now_ms() - t0;
+  long took = tu_now_ms() - t0;
   ck_assert_msg(took >= (long)gaps * gap && took > timeout,
                 "%ld ms of comments, timeout %ld", took, timeout);
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_COMMENT, NULL), (size_t)gaps);
@@ -2569,10 +2543,10 @@ START_TEST(test_close_while_connecting) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ctx_run(&c);
   ck_assert_int_eq(ts_server_wait_requests(c.srv, 1, WAIT_MS), 1);
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   eventsource_close(es);
   ck_assert_msg(ctx_wait_run(&c, prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(now_ms() - t0, prompt_ms());
+  ck_assert_int_lt(tu_now_ms() - t0, prompt_ms());
   ck_assert_int_eq(ctx_run_rc(&c), EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), 0);
   ts_server_release(c.srv, 1);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 #define WAIT_MS 10000
 #define TEST_TIMEOUT 30
@@ -216,10 +217,8 @@ static long http(const char *method, const char *path, const char *body,
 static void setup(const char *driver) {
   memset(&fx, 0, sizeof fx);
   fx.driver = driver;
-  fx.stream = ts_server_start();
-  ck_assert_ptr_nonnull(fx.stream);
-  fx.cb = ts_server_start();
-  ck_assert_ptr_nonnull(fx.cb);
+  fx.stream = tu_server_start();
+  fx.cb = tu_server_start();
   /* Every callback is answered 202, as the suite does. */
   ts_script_status(ts_server_add_script(fx.cb), 202, "Accepted", NULL);
   snprintf(fx.stream_url, sizeof fx.stream_url, "%s", ts_server_url(fx.stream, "/stream"));
@@ -355,6 +354,22 @@ static ts_script *sse_script(void) {
   return sc;
 }
 
+/* A 200 text/event-stream answer: body, then hold (or close). */
+static void sse_stream(const char *body, int hold) {
+  ts_script *sc = sse_script();
+
+  ts_script_writes(sc, body);
+  if (hold)
+    ts_script_hold(sc);
+  else
+    ts_script_close(sc);
+}
+
+/* The "restart" command on the stream at path, accepted. */
+static void restart_stream(const char *path) {
+  ck_assert_int_eq(http("POST", path, "{\"command\":\"restart\"}", NULL), 204);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -456,18 +471,14 @@ START_TEST(test_listen) {
 END_TEST
 
 START_TEST(test_restart) {
-  ts_script *sc = sse_script();
   char path[256];
 
-  ts_script_writes(sc, "id: a1\ndata: a\n\n");
-  ts_script_hold(sc);
-  sc = sse_script();
-  ts_script_writes(sc, "data: b\n\n");
-  ts_script_hold(sc);
+  sse_stream("id: a1\ndata: a\n\n", 1);
+  sse_stream("data: b\n\n", 1);
   ck_assert_int_eq(create_stream(",\"initialDelayMs\":0", path, sizeof path), 201);
   expect_event(1, "message", "a", "a1");
 
-  ck_assert_int_eq(http("POST", path, "{\"command\":\"restart\"}", NULL), 204);
+  restart_stream(path);
   wait_stream_requests(2);
   ck_assert_int_ge(ts_server_wait_client_closes(fx.stream, 1, WAIT_MS), 1);
   /* No error callback between the two events. */
@@ -486,22 +497,18 @@ START_TEST(test_restart) {
 END_TEST
 
 START_TEST(test_restart_during_wait) {
-  ts_script *sc = sse_script();
   char path[256];
   const char *err;
 
-  ts_script_writes(sc, "data: a\n\n");
-  ts_script_close(sc);
-  sc = sse_script();
-  ts_script_writes(sc, "data: b\n\n");
-  ts_script_hold(sc);
+  sse_stream("data: a\n\n", 0);
+  sse_stream("data: b\n\n", 1);
   /* The server ends the stream; the source waits a minute to reconnect... */
   ck_assert_int_eq(create_stream(",\"initialDelayMs\":60000", path, sizeof path), 201);
   expect_event(1, "message", "a", "");
   err = expect_error(2);
   ck_assert_msg(strstr(err, "reconnecting in 60000 ms") != NULL, "error: %s", err);
   /* ... unless restarted, which reconnects at once. */
-  ck_assert_int_eq(http("POST", path, "{\"command\":\"restart\"}", NULL), 204);
+  restart_stream(path);
   wait_stream_requests(2);
   expect_event(3, "message", "b", "");
 }
@@ -533,14 +540,10 @@ START_TEST(test_delete_and_unknown_streams) {
 END_TEST
 
 START_TEST(test_bad_commands) {
-  ts_script *sc = sse_script();
   char path[256];
 
-  ts_script_writes(sc, "data: a\n\n");
-  ts_script_hold(sc);
-  sc = sse_script();
-  ts_script_writes(sc, "data: b\n\n");
-  ts_script_hold(sc);
+  sse_stream("data: a\n\n", 1);
+  sse_stream("data: b\n\n", 1);
   ck_assert_int_eq(create_stream(",\"initialDelayMs\":0", path, sizeof path), 201);
   expect_event(1, "message", "a", "");
 
@@ -550,7 +553,7 @@ START_TEST(test_bad_commands) {
   ck_assert_int_eq(http("POST", path, "not json", NULL), 400);
   ck_assert_int_eq(http("POST", path, "{\"command\":\"listen\"}", NULL), 400);
   /* The stream is unharmed. */
-  ck_assert_int_eq(http("POST", path, "{\"command\":\"restart\"}", NULL), 204);
+  restart_stream(path);
   expect_event(2, "message", "b", "");
 }
 END_TEST
@@ -646,15 +649,11 @@ START_TEST(test_request_options) {
 END_TEST
 
 START_TEST(test_read_timeout) {
-  ts_script *sc = sse_script();
   const char *err;
   int i;
 
-  ts_script_writes(sc, "data: a\n\n");
-  ts_script_hold(sc);
-  sc = sse_script();
-  ts_script_writes(sc, "data: b\n\n");
-  ts_script_hold(sc);
+  sse_stream("data: a\n\n", 1);
+  sse_stream("data: b\n\n", 1);
   ck_assert_int_eq(create_stream(",\"initialDelayMs\":0,\"readTimeoutMs\":300", NULL, 0), 201);
   expect_event(1, "message", "a", "");
   err = expect_error(2);
@@ -693,11 +692,9 @@ START_TEST(test_204_stops) {
 END_TEST
 
 START_TEST(test_shutdown) {
-  ts_script *sc = sse_script();
   int st;
 
-  ts_script_writes(sc, "data: a\n\n");
-  ts_script_hold(sc);
+  sse_stream("data: a\n\n", 1);
   /* Live streams with pending work do not keep the service from exiting. */
   ck_assert_int_eq(create_stream("", NULL, 0), 201);
   ck_assert_int_eq(create_stream("", NULL, 0), 201);
@@ -749,14 +746,10 @@ static Suite *contract_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr;
-  int failed;
+  int status;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  sr = srunner_create(contract_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  status = tu_run_suite(contract_suite(), CK_NORMAL);
   curl_global_cleanup();
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return status;
 }

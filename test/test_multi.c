@@ -16,19 +16,9 @@
 #include "eventsource.h"
 #include "support/mass_server.h"
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 #define WAIT_MS 10000
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int small_scale(void) {
-  const char *s = getenv("ES_TEST_SCALE");
-  return s && strcmp(s, "small") == 0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* A probe: what one source saw                                             */
@@ -48,9 +38,7 @@ typedef struct probe {
   int free_self_on_first;
   eventsource_error_t poll_rc;    /* eventsource_multi_poll() from a listener */
   /* shared counters (thread-safe), may be NULL */
-  atomic_int *opened_counter;
-  pthread_mutex_t *mu;
-  pthread_cond_t *cv;
+  tu_counter *opened_counter;
 } probe;
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -58,12 +46,8 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   switch (eventsource_event_kind(ev)) {
   case EVENTSOURCE_KIND_OPEN:
     p->opens++;
-    if (p->opened_counter) {
-      pthread_mutex_lock(p->mu);
-      atomic_fetch_add(p->opened_counter, 1);
-      pthread_cond_broadcast(p->cv);
-      pthread_mutex_unlock(p->mu);
-    }
+    if (p->opened_counter)
+      tu_counter_inc(p->opened_counter);
     break;
   case EVENTSOURCE_KIND_ERROR:
     p->errors++;
@@ -107,26 +91,21 @@ static eventsource_t *new_source(const char *url, probe *p) {
   return es;
 }
 
-/* A server whose every connection gets: 200 headers, the events, then it
- * holds the connection open. */
-static ts_server *events_server(int nevents) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
-  ts_script *sc = ts_server_add_script(s);
-  ts_script_headers(sc);
-  for (int i = 0; i < nevents; i++) {
-    char line[64];
-    snprintf(line, sizeof line, "data: e%d\n\n", i + 1);
-    ts_script_writes(sc, line);
-  }
-  ts_script_hold(sc);
-  return s;
+static eventsource_multi_t *new_multi(void) {
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  return m;
+}
+
+/* A new source for url (see new_source) added to m. */
+static void add_source(eventsource_multi_t *m, const char *url, probe *p) {
+  ck_assert_int_eq(eventsource_multi_add(m, new_source(url, p)), EVENTSOURCE_OK);
 }
 
 /* Polls m until *flag is non-zero (or the deadline). */
 static void poll_until(eventsource_multi_t *m, const int *flag, int timeout_ms) {
-  long dl = now_ms() + timeout_ms;
-  while (!*flag && now_ms() < dl)
+  long dl = tu_now_ms() + timeout_ms;
+  while (!*flag && tu_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
 }
 
@@ -136,15 +115,13 @@ static void poll_until(eventsource_multi_t *m, const int *flag, int timeout_ms) 
 
 START_TEST(test_run_several) {
   enum { N = 5 };
-  ts_server *srv = events_server(3);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *srv = tu_events_server(3);
+  eventsource_multi_t *m = new_multi();
   probe p[N];
   memset(p, 0, sizeof p);
   for (int i = 0; i < N; i++) {
     p[i].close_after = 3;
-    ck_assert_int_eq(eventsource_multi_add(m, new_source(ts_server_url(srv, "/s"), &p[i])),
-                     EVENTSOURCE_OK);
+    add_source(m, ts_server_url(srv, "/s"), &p[i]);
   }
   ck_assert_uint_eq(eventsource_multi_active(m), N);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
@@ -167,8 +144,7 @@ END_TEST
 
 /* A multi whose sources are all closed has nothing to run. */
 START_TEST(test_run_empty) {
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  eventsource_multi_t *m = new_multi();
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
   eventsource_t *es = NULL;
@@ -194,29 +170,27 @@ START_TEST(test_poll_nonblocking) {
   ts_script_gate(sc, 1);
   ts_script_writes(sc, "data: late\n\n");
   ts_script_hold(sc);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
-  long t0 = now_ms();
+  eventsource_multi_t *m = new_multi();
+  long t0 = tu_now_ms();
   for (int i = 0; i < 10; i++)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
-  ck_assert_int_lt(now_ms() - t0, 1000);
+  ck_assert_int_lt(tu_now_ms() - t0, 1000);
 
   probe p;
   memset(&p, 0, sizeof p);
   p.multi = m;
   p.poll_rc = -1;
-  ck_assert_int_eq(eventsource_multi_add(m, new_source(ts_server_url(srv, "/"), &p)),
-                   EVENTSOURCE_OK);
+  add_source(m, ts_server_url(srv, "/"), &p);
   /* Only non-blocking steps until the connection is open. */
-  long dl = now_ms() + WAIT_MS;
-  while (p.opens == 0 && now_ms() < dl)
+  long dl = tu_now_ms() + WAIT_MS;
+  while (p.opens == 0 && tu_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
   ck_assert_int_eq(p.opens, 1);
   /* Open and silent: each step returns at once. */
-  t0 = now_ms();
+  t0 = tu_now_ms();
   for (int i = 0; i < 20; i++)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
-  ck_assert_int_lt(now_ms() - t0, 1000);
+  ck_assert_int_lt(tu_now_ms() - t0, 1000);
   ck_assert_int_eq(p.messages, 0);
 
   ts_server_release(srv, 1);
@@ -226,8 +200,8 @@ START_TEST(test_poll_nonblocking) {
   ck_assert_int_eq(p.poll_rc, EVENTSOURCE_ERR_STATE);
 
   eventsource_close(p.es);
-  dl = now_ms() + WAIT_MS;
-  while (eventsource_multi_active(m) > 0 && now_ms() < dl)
+  dl = tu_now_ms() + WAIT_MS;
+  while (eventsource_multi_active(m) > 0 && tu_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
   ck_assert_uint_eq(eventsource_multi_active(m), 0);
   ck_assert_int_eq(ts_server_wait_client_closes(srv, 1, WAIT_MS), 1);
@@ -243,9 +217,8 @@ END_TEST
 
 /* A's listener adds B; B closes itself and A after its events. */
 START_TEST(test_add_from_listener) {
-  ts_server *srv = events_server(2);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *srv = tu_events_server(2);
+  eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
@@ -274,9 +247,8 @@ END_TEST
 /* A's listener removes B and then A itself: the run ends with both still
  * open (removed, not closed); A added again reconnects. */
 START_TEST(test_remove_from_listener) {
-  ts_server *a_srv = events_server(2), *b_srv = events_server(0);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *a_srv = tu_events_server(2), *b_srv = tu_events_server(0);
+  eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
@@ -324,9 +296,8 @@ END_TEST
 /* eventsource_free() from a source's own listener, in a multi run: freed
  * when the listener returns, the others go on. */
 START_TEST(test_free_from_listener) {
-  ts_server *srv = events_server(2);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *srv = tu_events_server(2);
+  eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
@@ -365,13 +336,11 @@ static void *wake_thread(void *arg) {
 
 /* eventsource_multi_wakeup() from another thread ends a wait without limit. */
 START_TEST(test_wakeup_thread) {
-  ts_server *srv = events_server(0);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *srv = tu_events_server(0);
+  eventsource_multi_t *m = new_multi();
   probe p;
   memset(&p, 0, sizeof p);
-  ck_assert_int_eq(eventsource_multi_add(m, new_source(ts_server_url(srv, "/"), &p)),
-                   EVENTSOURCE_OK);
+  add_source(m, ts_server_url(srv, "/"), &p);
   poll_until(m, &p.opens, WAIT_MS);
   ck_assert_int_eq(p.opens, 1);
   for (int round = 0; round < 3; round++) {
@@ -391,46 +360,23 @@ START_TEST(test_wakeup_thread) {
 }
 END_TEST
 
-struct closer {
-  probe *p;
-  int n;
-  atomic_int opened;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-};
-
-static void *close_thread(void *arg) {
-  struct closer *c = arg;
-  pthread_mutex_lock(&c->mu);
-  while (atomic_load(&c->opened) < c->n)
-    pthread_cond_wait(&c->cv, &c->mu);
-  pthread_mutex_unlock(&c->mu);
-  for (int i = 0; i < c->n; i++)
-    eventsource_close(c->p[i].es);
-  return NULL;
-}
-
 /* eventsource_close() from another thread wakes eventsource_multi_run(). */
 START_TEST(test_close_from_thread) {
   enum { N = 3 };
-  ts_server *srv = events_server(1);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ts_server *srv = tu_events_server(1);
+  eventsource_multi_t *m = new_multi();
   probe p[N];
   memset(p, 0, sizeof p);
-  struct closer c = {.p = p, .n = N};
-  atomic_init(&c.opened, 0);
-  pthread_mutex_init(&c.mu, NULL);
-  pthread_cond_init(&c.cv, NULL);
+  eventsource_t *es[N];
+  tu_closer c = {.es = es, .n = N};
+  tu_counter_init(&c.opened);
   for (int i = 0; i < N; i++) {
     p[i].opened_counter = &c.opened;
-    p[i].mu = &c.mu;
-    p[i].cv = &c.cv;
-    ck_assert_int_eq(eventsource_multi_add(m, new_source(ts_server_url(srv, "/"), &p[i])),
-                     EVENTSOURCE_OK);
+    es[i] = new_source(ts_server_url(srv, "/"), &p[i]);
+    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
   }
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, close_thread, &c), 0);
+  ck_assert_int_eq(pthread_create(&t, NULL, tu_close_thread, &c), 0);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
   pthread_join(t, NULL);
   for (int i = 0; i < N; i++) {
@@ -442,8 +388,7 @@ START_TEST(test_close_from_thread) {
   eventsource_multi_free(m);
   for (int i = 0; i < N; i++)
     eventsource_free(p[i].es);
-  pthread_mutex_destroy(&c.mu);
-  pthread_cond_destroy(&c.cv);
+  tu_counter_destroy(&c.opened);
   ts_server_stop(srv);
 }
 END_TEST
@@ -510,7 +455,7 @@ static void on_mass(eventsource_t *es, const eventsource_event_t *ev, void *ud) 
  * loopback server, delivers three events on every one, and each closes
  * itself after the third: the run ends when all are closed. */
 START_TEST(test_thousand_streams) {
-  const int n = small_scale() ? 100 : 1000;
+  const int n = tu_small_scale() ? 100 : 1000;
   char why[256];
   /* Client and server sockets live in this process, plus a margin for the
    * multi, the server and the runtime. */
@@ -518,14 +463,13 @@ START_TEST(test_thousand_streams) {
     ck_abort_msg("%s", why);
   mass_server *srv = mass_server_start();
   ck_assert_ptr_nonnull(srv);
-  eventsource_multi_t *m = NULL;
-  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  eventsource_multi_t *m = new_multi();
   eventsource_t **es = calloc((size_t)n, sizeof *es);
   mass_probe *p = calloc((size_t)n, sizeof *p);
   ck_assert_ptr_nonnull(es);
   ck_assert_ptr_nonnull(p);
   mass_opens = mass_closed_by_listener = 0;
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   for (int i = 0; i < n; i++) {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/s/%d", mass_server_port(srv), i);
@@ -535,18 +479,18 @@ START_TEST(test_thousand_streams) {
     ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
   }
   ck_assert_uint_eq(eventsource_multi_active(m), (size_t)n);
-  long dl = now_ms() + 60000;
-  while (mass_opens < n && now_ms() < dl)
+  long dl = tu_now_ms() + 60000;
+  while (mass_opens < n && tu_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 100), EVENTSOURCE_OK);
-  long t_open = now_ms() - t0;
+  long t_open = tu_now_ms() - t0;
   ck_assert_int_eq(mass_opens, n);
   ck_assert_int_eq(mass_server_streams_open(srv), n);
 
-  long t1 = now_ms();
+  long t1 = tu_now_ms();
   static const char ev[] = "data: hello\n\n";
   ck_assert_int_eq(mass_server_broadcast(srv, ev, sizeof ev - 1, 3), n);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
-  long t_events = now_ms() - t1;
+  long t_events = tu_now_ms() - t1;
   ck_assert_int_eq(mass_closed_by_listener, n);
   for (int i = 0; i < n; i++) {
     ck_assert_int_eq(p[i].opens, 1);
@@ -595,10 +539,4 @@ static Suite *multi_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(multi_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tu_run_suite(multi_suite(), CK_NORMAL); }

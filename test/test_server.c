@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 #define WAIT_MS 5000
 
@@ -51,20 +52,14 @@ struct buf {
   size_t len, cap;
 };
 
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads into b until EOF (returns 1), or until b holds needle (when not NULL,
  * returns 1), or the timeout (returns 0). */
 static int cl_read(int fd, struct buf *b, const char *needle, int timeout_ms) {
-  long deadline = now_ms() + timeout_ms;
+  long deadline = tu_now_ms() + timeout_ms;
   for (;;) {
     if (needle && b->p && strstr(b->p, needle))
       return 1;
-    long left = deadline - now_ms();
+    long left = deadline - tu_now_ms();
     if (left <= 0)
       return 0;
     struct pollfd p = {fd, POLLIN, 0};
@@ -93,16 +88,29 @@ static void buf_free(struct buf *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* One request/response exchange; returns the response (caller frees). */
-static char *exchange(ts_server *s, const char *request) {
+/* A connection to s that sent request (more may follow). */
+static int cl_request(ts_server *s, const char *request) {
   int fd = cl_connect(ts_server_port(s));
   cl_sends(fd, request);
+  return fd;
+}
+
+/* One request/response exchange; returns the response (caller frees). */
+static char *exchange(ts_server *s, const char *request) {
+  int fd = cl_request(s, request);
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, NULL, WAIT_MS), 1);
   close(fd);
   if (!b.p)
     b.p = calloc(1, 1);
   return b.p;
+}
+
+/* One exchange whose response must be want. */
+static void expect_exchange(ts_server *s, const char *request, const char *want) {
+  char *resp = exchange(s, request);
+  ck_assert_str_eq(resp, want);
+  free(resp);
 }
 
 static const char *const HEADERS_200 =
@@ -114,8 +122,7 @@ static const char *const HEADERS_200 =
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_url_and_port) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   int port = ts_server_port(s);
   ck_assert_int_gt(port, 0);
   char want[64];
@@ -128,8 +135,7 @@ START_TEST(test_url_and_port) {
 END_TEST
 
 START_TEST(test_get_recorded_and_script_played) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: one\n\n");
@@ -179,8 +185,7 @@ START_TEST(test_get_recorded_and_script_played) {
 END_TEST
 
 START_TEST(test_post_body_content_length) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script_status(ts_server_add_script(s), 204, "No Content", NULL);
   static const char req[] = "POST /p HTTP/1.1\r\nHost: x\r\n"
                             "Content-Type: application/octet-stream\r\n"
@@ -208,13 +213,11 @@ START_TEST(test_post_body_content_length) {
 END_TEST
 
 START_TEST(test_post_body_chunked_and_expect) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script_status(ts_server_add_script(s), 200, "OK",
                    (const char *const[]){"Content-Type: text/plain", NULL});
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-               "Expect: 100-continue\r\n\r\n");
+  int fd = cl_request(s, "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         "Expect: 100-continue\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "100 Continue\r\n\r\n", WAIT_MS), 1);
   ck_assert_str_eq(b.p, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -237,8 +240,7 @@ START_TEST(test_post_body_chunked_and_expect) {
 END_TEST
 
 START_TEST(test_no_script_answers_503) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   char *resp = exchange(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   ck_assert_msg(strncmp(resp, "HTTP/1.1 503 ", 13) == 0, "got %s", resp);
   free(resp);
@@ -248,42 +250,34 @@ START_TEST(test_no_script_answers_503) {
 END_TEST
 
 START_TEST(test_script_queue_and_replay) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script_writes(ts_server_add_script(s), "first");
   ts_script_writes(ts_server_add_script(s), "second");
   const char *want[] = {"first", "second", "second", "second"};
   for (int i = 0; i < 4; i++) {
-    char *resp = exchange(s, "GET / HTTP/1.1\r\n\r\n");
-    ck_assert_str_eq(resp, want[i]);
-    free(resp);
+    expect_exchange(s, "GET / HTTP/1.1\r\n\r\n", want[i]);
   }
   /* a script added after the queue ran out is played next */
   ts_script_writes(ts_server_add_script(s), "third");
-  char *resp = exchange(s, "GET / HTTP/1.1\r\n\r\n");
-  ck_assert_str_eq(resp, "third");
-  free(resp);
+  expect_exchange(s, "GET / HTTP/1.1\r\n\r\n", "third");
   ck_assert_int_eq(ts_server_wait_requests(s, 5, WAIT_MS), 5);
   ts_server_stop(s);
 }
 END_TEST
 
 START_TEST(test_status_lines) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   const char *const h[] = {"Location: /there", "X-A: 1", NULL};
   ts_script_status(ts_server_add_script(s), 307, "Temporary Redirect", h);
-  char *resp = exchange(s, "GET / HTTP/1.1\r\n\r\n");
-  ck_assert_str_eq(resp, "HTTP/1.1 307 Temporary Redirect\r\nLocation: "
-                         "/there\r\nX-A: 1\r\nConnection: close\r\n\r\n");
-  free(resp);
+  expect_exchange(s, "GET / HTTP/1.1\r\n\r\n",
+                  "HTTP/1.1 307 Temporary Redirect\r\nLocation: "
+                  "/there\r\nX-A: 1\r\nConnection: close\r\n\r\n");
   ts_server_stop(s);
 }
 END_TEST
 
 START_TEST(test_gate_and_sleep) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *sc = ts_server_add_script(s);
   ts_script_writes(sc, "one;");
   ts_script_gate(sc, 7);
@@ -291,8 +285,7 @@ START_TEST(test_gate_and_sleep) {
   ts_script_sleep(sc, 20);
   ts_script_writes(sc, "three");
 
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "GET / HTTP/1.1\r\n\r\n");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "one;", WAIT_MS), 1);
   /* Held by the gate: nothing more arrives (a broken gate may be caught). */
@@ -307,24 +300,20 @@ START_TEST(test_gate_and_sleep) {
   close(fd);
 
   /* a gate already open lets later connections through at once */
-  char *resp = exchange(s, "GET / HTTP/1.1\r\n\r\n");
-  ck_assert_str_eq(resp, "one;two;three");
-  free(resp);
+  expect_exchange(s, "GET / HTTP/1.1\r\n\r\n", "one;two;three");
   ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
   ts_server_stop(s);
 }
 END_TEST
 
 START_TEST(test_hold_until_client_closes) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_hold(sc);
   ts_script_writes(sc, "unreachable");
 
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "GET / HTTP/1.1\r\n\r\n");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "\r\n\r\n", WAIT_MS), 1);
   ck_assert_str_eq(b.p, HEADERS_200);
@@ -340,8 +329,7 @@ START_TEST(test_hold_until_client_closes) {
 END_TEST
 
 START_TEST(test_client_close_while_writing) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_gate(sc, 1);
@@ -350,8 +338,7 @@ START_TEST(test_client_close_while_writing) {
   for (int i = 0; i < 64; i++)
     ts_script_write(sc, big, sizeof big);
 
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "GET / HTTP/1.1\r\n\r\n");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "\r\n\r\n", WAIT_MS), 1);
   close(fd);
@@ -365,16 +352,14 @@ START_TEST(test_client_close_while_writing) {
 END_TEST
 
 START_TEST(test_large_write_arrives_whole) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   size_t n = 2 * 1024 * 1024;
   char *big = malloc(n);
   ck_assert_ptr_nonnull(big);
   for (size_t i = 0; i < n; i++)
     big[i] = (char)('a' + i % 26);
   ts_script_write(ts_server_add_script(s), big, n);
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "GET / HTTP/1.1\r\n\r\n");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, NULL, WAIT_MS), 1);
   close(fd);
@@ -387,13 +372,11 @@ START_TEST(test_large_write_arrives_whole) {
 END_TEST
 
 START_TEST(test_wait_requests_times_out) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ck_assert_int_eq(ts_server_wait_requests(s, 1, 30), 0);
   ck_assert_int_eq(ts_server_wait_client_closes(s, 1, 30), 0);
   /* a connection without a complete request is not a request */
-  int fd = cl_connect(ts_server_port(s));
-  cl_sends(fd, "GET / HTTP/1.1\r\nHost: x\r\n");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\nHost: x\r\n");
   ck_assert_int_eq(ts_server_wait_requests(s, 1, 50), 0);
   close(fd);
   ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
@@ -403,8 +386,7 @@ START_TEST(test_wait_requests_times_out) {
 END_TEST
 
 START_TEST(test_stop_with_busy_connections) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *hold = ts_server_add_script(s);
   ts_script_headers(hold);
   ts_script_hold(hold);
@@ -418,19 +400,17 @@ START_TEST(test_stop_with_busy_connections) {
   int fds[4];
   struct buf b = {0};
   for (int i = 0; i < 3; i++) {
-    fds[i] = cl_connect(ts_server_port(s));
-    cl_sends(fds[i], "GET / HTTP/1.1\r\n\r\n");
+    fds[i] = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
     ck_assert_int_eq(cl_read(fds[i], &b, "\r\n\r\n", WAIT_MS), 1);
     buf_free(&b);
   }
   /* one more that never completes its request */
-  fds[3] = cl_connect(ts_server_port(s));
-  cl_sends(fds[3], "GET / HT");
+  fds[3] = cl_request(s, "GET / HT");
   ck_assert_int_eq(ts_server_wait_requests(s, 3, WAIT_MS), 3);
 
-  long t0 = now_ms();
+  long t0 = tu_now_ms();
   ts_server_stop(s);
-  ck_assert_int_lt(now_ms() - t0, 3000);
+  ck_assert_int_lt(tu_now_ms() - t0, 3000);
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(cl_read(fds[i], &b, NULL, WAIT_MS), 1); /* EOF */
     buf_free(&b);
@@ -461,8 +441,7 @@ START_TEST(test_two_servers) {
 END_TEST
 
 START_TEST(test_many_connections) {
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: x\n\n");
@@ -480,8 +459,7 @@ END_TEST
 
 START_TEST(test_request_order_is_script_order) {
   /* request i always gets script i, whatever the threads' scheduling */
-  ts_server *s = ts_server_start();
-  ck_assert_ptr_nonnull(s);
+  ts_server *s = tu_server_start();
   ts_script *a = ts_server_add_script(s);
   ts_script_gate(a, 1);
   ts_script_writes(a, "first");
@@ -532,10 +510,4 @@ static Suite *server_suite(void) {
   return su;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(server_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tu_run_suite(server_suite(), CK_ENV); }

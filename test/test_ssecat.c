@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "support/sse_server.h"
+#include "support/test_util.h"
 
 extern char **environ;
 
@@ -51,12 +52,6 @@ typedef struct proc {
 static ts_server *g_srv;
 static proc g_proc;
 static char g_tmpfile[64];
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void buf_append(buf *b, const char *data, size_t n) {
   if (b->cap - b->len < n + 1) {
@@ -157,7 +152,7 @@ static int pump(proc *p, int timeout_ms) {
 /* The next stdout line (without its LF, NUL-terminated in place of the LF),
  * or NULL on EOF or timeout. */
 static const char *next_line(proc *p, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = tu_now_ms() + timeout_ms;
   for (;;) {
     char *start = p->out.p ? p->out.p + p->opos : NULL;
     char *nl = start ? memchr(start, '\n', p->out.len - p->opos) : NULL;
@@ -168,7 +163,7 @@ static const char *next_line(proc *p, int timeout_ms) {
     }
     if (p->fd[0] < 0)
       return NULL;
-    if (pump(p, (int)(deadline - now_ms())) != 0 && now_ms() >= deadline)
+    if (pump(p, (int)(deadline - tu_now_ms())) != 0 && tu_now_ms() >= deadline)
       return NULL;
   }
 }
@@ -181,9 +176,9 @@ static const char *stderr_text(proc *p) {
  * its exit status (128 + signal if killed by one), or -1 if it did not end
  * within timeout_ms (it is then killed). */
 static int finish(proc *p, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
-  while ((p->fd[0] >= 0 || p->fd[1] >= 0) && now_ms() < deadline)
-    pump(p, (int)(deadline - now_ms()));
+  long long deadline = tu_now_ms() + timeout_ms;
+  while ((p->fd[0] >= 0 || p->fd[1] >= 0) && tu_now_ms() < deadline)
+    pump(p, (int)(deadline - tu_now_ms()));
   while (!p->reaped) {
     pid_t r = waitpid(p->pid, &p->wstatus, WNOHANG);
     if (r == p->pid) {
@@ -191,7 +186,7 @@ static int finish(proc *p, int timeout_ms) {
       break;
     }
     ck_assert_int_ne(r, -1);
-    if (now_ms() >= deadline) {
+    if (tu_now_ms() >= deadline) {
       kill(p->pid, SIGKILL);
       waitpid(p->pid, &p->wstatus, 0);
       p->reaped = 1;
@@ -246,11 +241,6 @@ static const char *const no_headers[] = {NULL};
 
 static int starts_with(const char *s, const char *prefix) {
   return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static int scale_small(void) {
-  const char *s = getenv("ES_TEST_SCALE");
-  return s != NULL && strcmp(s, "small") == 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -398,7 +388,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_max_events) {
-  int n = scale_small() ? 3 : 40;
+  int n = tu_small_scale() ? 3 : 40;
   ts_script *sc = ts_server_add_script(g_srv);
   char *all = NULL;
   size_t len = 0;
@@ -681,51 +671,41 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* A test case of s, with the fixture and that timeout (seconds). */
+static TCase *fixture_tcase(Suite *s, const char *name, double timeout) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, timeout);
+  suite_add_tcase(s, tc);
+  return tc;
+}
+
 static Suite *ssecat_suite(void) {
   Suite *s = suite_create("sse-cat");
   TCase *tc;
 
-  tc = tcase_create("json");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  tc = fixture_tcase(s, "json", 60);
   tcase_add_test(tc, test_json_events);
   tcase_add_test(tc, test_json_no_comments);
   tcase_add_test(tc, test_json_404);
   tcase_add_test(tc, test_plain_output);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("ending");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  tc = fixture_tcase(s, "ending", 60);
   tcase_add_test(tc, test_max_events);
   tcase_add_test(tc, test_reconnect_then_204);
   tcase_add_test(tc, test_read_timeout);
   tcase_add_loop_test(tc, test_signal, 0, (int)(sizeof term_signals / sizeof term_signals[0]));
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("request");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  tc = fixture_tcase(s, "request", 60);
   tcase_add_test(tc, test_type_filter);
   tcase_add_test(tc, test_headers_method_body);
   tcase_add_test(tc, test_body_from_file);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("usage");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 120);
+  tc = fixture_tcase(s, "usage", 120);
   tcase_add_loop_test(tc, test_bad_usage, 0,
                       (int)(sizeof usage_cases / sizeof usage_cases[0]));
   tcase_add_test(tc, test_help_version);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(ssecat_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return tu_run_suite(ssecat_suite(), CK_NORMAL); }
