@@ -9,6 +9,7 @@
  * ts_server_stop() interrupts with shutdown().
  */
 #include "sse_server.h"
+#include "test_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,15 +118,6 @@ static char *xmemdup0(const char *s, size_t len) {
   return p;
 }
 
-static void deadline_in(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
 
 /* Waits on s->cv (s->mu held) until the deadline; returns 0 on timeout. */
 static int wait_until(ts_server *s, const struct timespec *dl) {
@@ -443,7 +435,7 @@ static void play(ts_server *s, int fd, ts_script *sc, size_t nsteps) {
       break;
     case ST_SLEEP: {
       struct timespec dl;
-      deadline_in(&dl, st.arg);
+      tu_deadline_in(&dl, st.arg);
       pthread_mutex_lock(&s->mu);
       while (!s->stopping && wait_until(s, &dl)) {
       }
@@ -782,7 +774,7 @@ void ts_server_release(ts_server *s, int gate) {
 
 int ts_server_wait_requests(ts_server *s, int n, int timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while ((int)s->nreqs < n && wait_until(s, &dl)) {
   }
@@ -866,7 +858,7 @@ int ts_request_header_count(const ts_request *r, const char *name) {
 
 int ts_server_wait_client_closes(ts_server *s, int n, int timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while (s->client_closes < n && wait_until(s, &dl)) {
   }
@@ -891,7 +883,7 @@ int ts_server_open_connections(ts_server *s) {
 
 int ts_server_wait_open_connections(ts_server *s, int at_most, int timeout_ms) {
   struct timespec dl;
-  deadline_in(&dl, timeout_ms);
+  tu_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while (s->open_conns > at_most && wait_until(s, &dl)) {
   }
