@@ -510,6 +510,64 @@ START_TEST(test_thousand_streams) {
 }
 END_TEST
 
+/* Removal from another thread while the loop runs: the removal is queued,
+ * the loop wakes and detaches the sources; eventsource_multi_run() returns
+ * since none is left, and the removed sources were not closed. */
+typedef struct remover {
+  eventsource_multi_t *m;
+  eventsource_t **es;
+  int n;
+  tu_counter opened;
+  eventsource_error_t rc[4];
+} remover;
+
+static void *remove_thread(void *arg) {
+  remover *r = arg;
+  tu_counter_wait(&r->opened, r->n);
+  for (int i = 0; i < r->n; i++)
+    r->rc[i] = eventsource_multi_remove(r->m, r->es[i]);
+  return NULL;
+}
+
+START_TEST(test_remove_from_thread) {
+  enum { N = 3 };
+  ts_server *srv = tu_events_server(1);
+  eventsource_multi_t *m = new_multi();
+  probe p[N];
+  memset(p, 0, sizeof p);
+  eventsource_t *es[N];
+  remover r = {.m = m, .es = es, .n = N};
+  tu_counter_init(&r.opened);
+  for (int i = 0; i < N; i++) {
+    p[i].opened_counter = &r.opened;
+    es[i] = new_source(ts_server_url(srv, "/"), &p[i]);
+    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
+  }
+  /* One step on this thread first, so that it is the loop thread. */
+  ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, remove_thread, &r), 0);
+  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
+  pthread_join(t, NULL);
+  ck_assert_uint_eq(eventsource_multi_active(m), 0);
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(r.rc[i], EVENTSOURCE_OK);
+    ck_assert_int_eq(p[i].opens, 1);
+    ck_assert_int_eq(p[i].errors, 0);
+    /* Removed, not closed: readyState stays, and it is no longer in m. */
+    ck_assert_int_eq(eventsource_ready_state(es[i]), EVENTSOURCE_OPEN);
+    ck_assert_int_eq(eventsource_multi_remove(m, es[i]), EVENTSOURCE_ERR_NOT_FOUND);
+  }
+  /* Their connections were dropped. */
+  ck_assert_int_eq(ts_server_wait_client_closes(srv, N, WAIT_MS), N);
+  eventsource_multi_free(m);
+  for (int i = 0; i < N; i++)
+    eventsource_free(es[i]);
+  tu_counter_destroy(&r.opened);
+  ts_server_stop(srv);
+}
+END_TEST
+
 static Suite *multi_suite(void) {
   Suite *s = suite_create("multi");
   TCase *tc = tcase_create("run");
@@ -530,6 +588,7 @@ static Suite *multi_suite(void) {
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, test_wakeup_thread);
   tcase_add_test(tc, test_close_from_thread);
+  tcase_add_test(tc, test_remove_from_thread);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("mass");
