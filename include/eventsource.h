@@ -477,11 +477,12 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_add(eventsource_multi_t
 
 /* Removes es: drops its connection without closing it (readyState stays as it
  * was; adding it again reconnects). Errors: INVALID_ARGUMENT, NOT_FOUND.
- * Loop thread: at once. Callback: yes, it takes effect when the callback
- * returns. Any other thread: yes, it wakes the loop, whose thread removes es
- * at its next step; no listener of es runs after that step, and es may be
- * freed once the loop has run it (e.g. after eventsource_multi_run()
- * returned) or from the loop thread. */
+ * Callback: yes, it takes effect when the callback returns. Any thread
+ * otherwise: es is removed at once when no step of the loop is running; if
+ * one is (the loop may be waiting for events), the removal is queued, the
+ * loop is woken and its thread removes es at the end of that step. Free es
+ * only once it is out (eventsource_multi_run() returned, or from the loop
+ * thread). */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m,
                                                                 eventsource_t *es);
 

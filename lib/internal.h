@@ -92,7 +92,7 @@ struct eventsource {
   _Atomic uint64_t last_activity; /* ms of the last byte received */
   size_t heap_index;         /* position in the multi's deadline heap, or SIZE_MAX */
   eventsource_error_t close_reason;
-  int user_closed;
+  _Atomic int user_closed;   /* written by eventsource_close() from any thread */
   int counted_active;        /* counted in multi->nactive */
 
   /* the transfer */

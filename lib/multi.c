@@ -44,9 +44,14 @@ struct eventsource_multi {
   size_t heap_n, heap_cap;
 
   eventsource_t *sources; /* doubly linked */
-  size_t nsources, nactive;
+  size_t nsources;
+  _Atomic size_t nactive; /* read by eventsource_multi_run() between steps */
 
   pthread_mutex_t lock;   /* guards the pending list */
+  /* Held by the loop thread for the whole of each step, so that another
+   * thread can tell "no step yet, and none can start" apart from "a step is
+   * running" before the loop thread is known (eventsource_multi_remove). */
+  pthread_mutex_t step_lock;
   eventsource_t *pending, *pending_tail;
 
   int curl_dead;
@@ -214,7 +219,6 @@ void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es) {
 
 /* Takes es out of m at once (outside libcurl callbacks). */
 static void detach(eventsource_multi_t *m, eventsource_t *es) {
-  unqueue(m, es);
   es_source_drop_transfer(es);
   heap_remove(m, es);
   es_multi_source_closed(m, es);
@@ -229,6 +233,8 @@ static void detach(eventsource_multi_t *m, eventsource_t *es) {
   pthread_mutex_lock(&es->multi_lock);
   es->multi = NULL;
   pthread_mutex_unlock(&es->multi_lock);
+  /* After es->multi is NULL: no other thread can queue es on m any more. */
+  unqueue(m, es);
   if (es->phase != ES_DONE)
     es->phase = ES_IDLE;
 }
@@ -271,20 +277,35 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
   return EVENTSOURCE_OK;
 }
 
+/* Queues the removal of es for the loop thread, if es is still in m. Under
+ * es->multi_lock, as in eventsource_close(): the loop may be detaching es. */
+static eventsource_error_t queue_remove(eventsource_multi_t *m, eventsource_t *es) {
+  pthread_mutex_lock(&es->multi_lock);
+  int found = es->multi == m;
+  if (found)
+    es_multi_queue(m, es, ES_OP_REMOVE);
+  pthread_mutex_unlock(&es->multi_lock);
+  return found ? EVENTSOURCE_OK : EVENTSOURCE_ERR_NOT_FOUND;
+}
+
 eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m, eventsource_t *es) {
   if (!m || !es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  /* From a callback: when the step's callbacks are done. */
+  if (es_multi_in_step(m))
+    return queue_remove(m, es);
+  /* Any thread, no step running: the loop thread touches the sources only
+   * inside steps, so holding step_lock makes detaching here safe. A step
+   * running on another thread (perhaps waiting in epoll): queue and wake it. */
+  if (pthread_mutex_trylock(&m->step_lock) != 0)
+    return queue_remove(m, es);
+  eventsource_error_t rc = EVENTSOURCE_OK;
   if (es->multi != m)
-    return EVENTSOURCE_ERR_NOT_FOUND;
-  /* From a callback, or from a thread other than the one driving the loop:
-   * the loop thread detaches it at its next step (es_multi_queue wakes it). */
-  if (es_multi_in_step(m) ||
-      (atomic_load(&m->loop_thread_set) && !es_multi_on_loop_thread(m))) {
-    es_multi_queue(m, es, ES_OP_REMOVE);
-    return EVENTSOURCE_OK;
-  }
-  detach(m, es);
-  return EVENTSOURCE_OK;
+    rc = EVENTSOURCE_ERR_NOT_FOUND;
+  else
+    detach(m, es);
+  pthread_mutex_unlock(&m->step_lock);
+  return rc;
 }
 
 size_t eventsource_multi_active(const eventsource_multi_t *m) {
@@ -352,6 +373,10 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
   m->wakefd = -1;
   if (pthread_mutex_init(&m->lock, NULL) != 0)
     goto fail_mutex;
+  if (pthread_mutex_init(&m->step_lock, NULL) != 0) {
+    pthread_mutex_destroy(&m->lock);
+    goto fail_mutex;
+  }
   m->epfd = epoll_create1(EPOLL_CLOEXEC);
   m->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (m->epfd < 0 || m->wakefd < 0)
@@ -383,6 +408,7 @@ fail:
     close(m->epfd);
   if (m->wakefd >= 0)
     close(m->wakefd);
+  pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
 fail_mutex:
   es_free(m);
@@ -409,6 +435,7 @@ void eventsource_multi_free(eventsource_multi_t *m) {
     m->sock_fn(m, m->wakefd, EVENTSOURCE_POLL_REMOVE, m->sock_ud, m->wake_socketp);
   close(m->epfd);
   close(m->wakefd);
+  pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
   es_free(m->heap);
   es_free(m);
@@ -420,6 +447,7 @@ void eventsource_multi_free(eventsource_multi_t *m) {
 /* ------------------------------------------------------------------------ */
 
 static void begin_step(eventsource_multi_t *m) {
+  pthread_mutex_lock(&m->step_lock);
   if (!atomic_load(&m->loop_thread_set) ||
       !pthread_equal(m->loop_thread, pthread_self())) {
     m->loop_thread = pthread_self();
@@ -447,39 +475,40 @@ static void process_done(eventsource_multi_t *m) {
 
 static void process_pending(eventsource_multi_t *m) {
   for (;;) {
+    /* One at a time, under the lock: another thread may queue es again (and
+     * link others after it) as soon as es->queued is 0. */
     pthread_mutex_lock(&m->lock);
-    eventsource_t *list = m->pending;
-    m->pending = m->pending_tail = NULL;
-    for (eventsource_t *e = list; e; e = e->pending_next)
-      e->queued = 0;
-    pthread_mutex_unlock(&m->lock);
-    if (!list)
-      return;
-    while (list) {
-      eventsource_t *es = list;
-      list = es->pending_next;
+    eventsource_t *es = m->pending;
+    if (es) {
+      m->pending = es->pending_next;
+      if (!m->pending)
+        m->pending_tail = NULL;
       es->pending_next = NULL;
-      unsigned ops = atomic_exchange(&es->ops, 0);
-      if (es->multi != m)
-        continue;
-      if (ops & ES_OP_FREE) {
-        detach(m, es);
-        es_source_destroy(es);
-        continue;
-      }
-      if (ops & ES_OP_REMOVE) {
-        detach(m, es);
-        continue;
-      }
-      if ((ops & ES_OP_CLOSE) || atomic_load(&es->closed))
-        es_source_apply_close(es);
-      else if (ops & ES_OP_FAIL)
-        es_source_apply_fail(es);
-      else if (ops & ES_OP_RESTART)
-        es_source_apply_restart(es);
-      else if ((ops & ES_OP_START) && es->phase == ES_IDLE)
-        es_source_connect(es);
+      es->queued = 0;
     }
+    pthread_mutex_unlock(&m->lock);
+    if (!es)
+      return;
+    unsigned ops = atomic_exchange(&es->ops, 0);
+    if (es->multi != m)
+      continue;
+    if (ops & ES_OP_FREE) {
+      detach(m, es);
+      es_source_destroy(es);
+      continue;
+    }
+    if (ops & ES_OP_REMOVE) {
+      detach(m, es);
+      continue;
+    }
+    if ((ops & ES_OP_CLOSE) || atomic_load(&es->closed))
+      es_source_apply_close(es);
+    else if (ops & ES_OP_FAIL)
+      es_source_apply_fail(es);
+    else if (ops & ES_OP_RESTART)
+      es_source_apply_restart(es);
+    else if ((ops & ES_OP_START) && es->phase == ES_IDLE)
+      es_source_connect(es);
   }
 }
 
@@ -558,6 +587,7 @@ static void end_step(eventsource_multi_t *m) {
   settle(m);
   m->in_step = 0;
   announce_timer(m);
+  pthread_mutex_unlock(&m->step_lock);
 }
 
 /* If libcurl ever declares the whole multi dead (CURLM_ABORTED_BY_CALLBACK;

@@ -564,6 +564,10 @@ int eventsource_event_curl_code(const eventsource_event_t *ev) {
 eventsource_ready_state_t eventsource_ready_state(const eventsource_t *es) {
   if (!es)
     return EVENTSOURCE_CLOSED;
+  /* closed is set first by eventsource_close(): the loop thread may still
+   * store CONNECTING or OPEN before it applies the close. */
+  if (is_closed(es))
+    return EVENTSOURCE_CLOSED;
   return (eventsource_ready_state_t)atomic_load(
       &((eventsource_t *)(uintptr_t)es)->ready_state);
 }
