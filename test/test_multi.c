@@ -568,6 +568,70 @@ START_TEST(test_remove_from_thread) {
 }
 END_TEST
 
+/* Many requests from other threads at once (restarts from two threads, then
+ * closes) while the loop runs on a third: none may be lost, so the run ends
+ * once every source is closed. (A lost request left a source open for ever:
+ * the test then fails on its timeout.) */
+enum { STORM_N = 16 };
+
+typedef struct storm {
+  eventsource_t **es;
+  int restarts;
+} storm;
+
+static void *restart_storm(void *arg) {
+  storm *st = arg;
+  for (int k = 0; k < st->restarts; k++)
+    for (int i = 0; i < STORM_N; i++)
+      eventsource_restart(st->es[i]);
+  return NULL;
+}
+
+typedef struct runner {
+  eventsource_multi_t *m;
+  eventsource_error_t rc;
+} runner;
+
+static void *run_loop(void *arg) {
+  runner *r = arg;
+  r->rc = eventsource_multi_run(r->m);
+  return NULL;
+}
+
+START_TEST(test_requests_from_threads) {
+  ts_server *srv = tu_events_server(1);
+  eventsource_multi_t *m = new_multi();
+  probe p[STORM_N];
+  memset(p, 0, sizeof p);
+  eventsource_t *es[STORM_N];
+  for (int i = 0; i < STORM_N; i++) {
+    es[i] = new_source(ts_server_url(srv, "/"), &p[i]);
+    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
+  }
+  runner r = {.m = m, .rc = EVENTSOURCE_ERR_STATE};
+  storm st = {.es = es, .restarts = tu_small_scale() ? 50 : 500};
+  pthread_t loop, s1, s2;
+  ck_assert_int_eq(pthread_create(&loop, NULL, run_loop, &r), 0);
+  ck_assert_int_eq(pthread_create(&s1, NULL, restart_storm, &st), 0);
+  ck_assert_int_eq(pthread_create(&s2, NULL, restart_storm, &st), 0);
+  pthread_join(s1, NULL);
+  pthread_join(s2, NULL);
+  for (int i = 0; i < STORM_N; i++)
+    eventsource_close(es[i]);
+  pthread_join(loop, NULL); /* hangs (test timeout) if a close was lost */
+  ck_assert_int_eq(r.rc, EVENTSOURCE_OK);
+  ck_assert_uint_eq(eventsource_multi_active(m), 0);
+  for (int i = 0; i < STORM_N; i++) {
+    ck_assert_int_eq(eventsource_ready_state(es[i]), EVENTSOURCE_CLOSED);
+    ck_assert_int_eq(eventsource_restart(es[i]), EVENTSOURCE_ERR_CLOSED);
+  }
+  eventsource_multi_free(m);
+  for (int i = 0; i < STORM_N; i++)
+    eventsource_free(es[i]);
+  ts_server_stop(srv);
+}
+END_TEST
+
 static Suite *multi_suite(void) {
   Suite *s = suite_create("multi");
   TCase *tc = tcase_create("run");
@@ -589,6 +653,7 @@ static Suite *multi_suite(void) {
   tcase_add_test(tc, test_wakeup_thread);
   tcase_add_test(tc, test_close_from_thread);
   tcase_add_test(tc, test_remove_from_thread);
+  tcase_add_test(tc, test_requests_from_threads);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("mass");
