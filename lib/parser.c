@@ -851,6 +851,13 @@ void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event) {
 }
 
 void es_parser_reset(es_parser *p) {
+  /* Bytes held as a possible BOM that never completed are ordinary input:
+   * they still count against the line limit before the line is discarded. */
+  if (p->bom > 0 && p->bom < 3) {
+    size_t k = p->bom;
+    p->bom = 3;
+    (void)feed_lines(p, BOM, k); /* all is discarded next; a stop changes nothing */
+  }
   p->bom = 0;
   p->skip_lf = 0;
   p->skipping = 0;

@@ -57,14 +57,16 @@ void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event);
 
 /* Starts a new stream (a new connection): discards any partial line and
  * incomplete event (and its uncommitted id), expects a BOM again, and resets
- * the UTF-8 decoder. Keeps the last event ID string. Keeps its buffers. */
+ * the UTF-8 decoder. Keeps the last event ID string. Keeps its buffers.
+ * Bytes held as a possible BOM count against the line limit first (on_error
+ * may be called). */
 void es_parser_reset(es_parser *p);
 
 /* Feeds len bytes of the stream. Returns ES_PARSER_OK, ES_PARSER_STOPPED or
  * ES_PARSER_NOMEM. */
 int es_parser_feed(es_parser *p, const char *buf, size_t len);
 
-/* End of stream: equivalent to es_parser_reset() (the spec discards the
+/* End of stream: the same as es_parser_reset() (the spec discards the
  * incomplete event at end of file). */
 void es_parser_finish(es_parser *p);
 
