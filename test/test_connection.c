@@ -1283,15 +1283,22 @@ START_TEST(test_prepare_sets_header_per_attempt) {
 }
 END_TEST
 
+/* A source whose prepare hook refuses (mode 1) or closes the source (mode 2)
+ * before the first attempt, run in the helper thread; the server would
+ * stream an event. */
+static void run_with_failing_prepare(ctx *c, int mode) {
+  ctx_init(c);
+  script_stream(c, 1, "data: never\n\n", NULL);
+  eventsource_t *es = ctx_new_es(c, "/");
+  c->prepare_fail = mode;
+  ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, c),
+                   EVENTSOURCE_OK);
+  ctx_run(c);
+}
+
 START_TEST(test_prepare_failure_closes) {
   ctx c;
-  ctx_init(&c);
-  script_stream(&c, 1, "data: never\n\n", NULL);
-  eventsource_t *es = ctx_new_es(&c, "/");
-  c.prepare_fail = 1;
-  ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c),
-                   EVENTSOURCE_OK);
-  ctx_run(&c);
+  run_with_failing_prepare(&c, 1);
   expect_run_ended(&c, EVENTSOURCE_ERR_CALLBACK);
   ck_assert_int_eq(ts_server_request_count(c.srv), 0);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
@@ -2121,13 +2128,7 @@ END_TEST
 
 START_TEST(test_close_from_prepare) {
   ctx c;
-  ctx_init(&c);
-  script_stream(&c, 1, "data: never\n\n", NULL);
-  eventsource_t *es = ctx_new_es(&c, "/");
-  c.prepare_fail = 2;
-  ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c),
-                   EVENTSOURCE_OK);
-  ctx_run(&c);
+  run_with_failing_prepare(&c, 2);
   expect_run_ended(&c, EVENTSOURCE_OK);
   ck_assert_uint_eq(log_size(&c), 0);
   /* nothing connected (a connection may have been opened and dropped at
