@@ -92,7 +92,11 @@ EVENTSOURCE_EXPORT unsigned eventsource_version_num(void);
   X(ERR_SYSTEM, 15, "system call failed")                                          \
   X(ERR_CURL, 16, "libcurl failed")                                                \
   X(ERR_CALLBACK, 17, "a user callback reported failure")                          \
-  X(ERR_POLICY, 18, "the reconnection policy stopped the source")
+  X(ERR_POLICY, 18, "the reconnection policy stopped the source")             \
+  X(ERR_TLS, 19, "TLS failed: certificate not trusted or not matching, or no usable TLS settings") \
+  X(ERR_REQUEST_TOO_LARGE, 20, "request too large to send")                        \
+  X(ERR_RESPONSE_TOO_LARGE, 21, "response headers larger than libcurl's limit")    \
+  X(ERR_ENCODING, 22, "response Content-Encoding cannot be decoded")
 
 typedef enum eventsource_error {
 #define EVENTSOURCE_ERROR_ENUM_(name, num, desc) EVENTSOURCE_##name = num,
@@ -151,13 +155,17 @@ typedef uint64_t eventsource_listener_id_t;
 /* ------------------------------------------------------------------------ */
 
 /* Creates a source for url, which must be an absolute http:// or https:// URL
- * (scheme case-insensitive) without CR, LF, NUL or spaces. The URL is copied.
+ * (scheme case-insensitive) without CR, LF, NUL or spaces, and at most
+ * EVENTSOURCE_MAX_URL bytes long (a longer one could never be sent: servers
+ * and libcurl refuse such requests). The URL is copied.
  * Nothing connects until eventsource_run(), eventsource_start() or
  * eventsource_multi_add(). On success *out is the new source in state
  * CONNECTING; on failure *out is untouched.
- * Errors: INVALID_ARGUMENT (out or url NULL), URL, NOMEM, CURL (libcurl could
- * not be initialised).
+ * Errors: INVALID_ARGUMENT (out or url NULL), URL, REQUEST_TOO_LARGE (url
+ * longer than EVENTSOURCE_MAX_URL), NOMEM, CURL (libcurl could not be
+ * initialised).
  * Any thread; callback: yes (the new source is independent). */
+#define EVENTSOURCE_MAX_URL 65536UL
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_new(eventsource_t **out,
                                                        const char *url);
 
@@ -246,7 +254,8 @@ eventsource_event_last_event_id(const eventsource_event_t *ev, size_t *len);
 
 /* Error notifications only (0, 0, "", 0 and -1 for the other kinds): */
 /* Why: NETWORK, HTTP_STATUS, CONTENT_TYPE, REDIRECT, READ_TIMEOUT, EOF,
- * TOO_LARGE, CURL, CALLBACK, POLICY, NOMEM, SYSTEM. */
+ * TOO_LARGE, TLS, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE, ENCODING, URL, CURL,
+ * CALLBACK, POLICY, NOMEM, SYSTEM. */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_event_error(const eventsource_event_t *ev);
 /* The HTTP status of the failed response, 0 when there was none. */
@@ -284,7 +293,10 @@ eventsource_set_body(eventsource_t *es, const void *body, size_t len);
 /* Request headers. Names are matched case-insensitively. set replaces every
  * header of that name (or adds it), add appends one more, remove removes every
  * header of that name (NOT_FOUND when there was none). A name must be an HTTP
- * token; a name or value containing CR, LF or NUL is refused with HEADER.
+ * token; a name or value containing CR, LF or NUL is refused with HEADER (no
+ * header injection), and a value holding any other control byte (0x01-0x1F
+ * but HTAB, and 0x7F: RFC 9110 forbids them in field values) with
+ * INVALID_ARGUMENT.
  * Accept and Cache-Control default to "text/event-stream" and "no-cache" and
  * may be replaced; Last-Event-ID is managed by the library (HEADER if set
  * here: use eventsource_set_last_event_id()). */
@@ -297,7 +309,9 @@ eventsource_remove_header(eventsource_t *es, const char *name);
 
 /* The last event ID to start from (sent as Last-Event-ID on the first request;
  * "" or NULL for none). Refused with INVALID_ARGUMENT if it contains CR or LF
- * (NUL cannot be passed in a C string). Any later id: field replaces it. */
+ * (NUL cannot be passed in a C string), with REQUEST_TOO_LARGE if it is
+ * longer than the limit (eventsource_set_max_last_event_id()). Any later id:
+ * field replaces it. */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_last_event_id(eventsource_t *es, const char *id);
 
@@ -314,21 +328,37 @@ EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_retry(eventsource_t *es, long ms);
 
 /* A connection that stayed open at least this long resets the backoff
- * (default EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS). */
+ * even if it delivered no event (default EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS). */
 #define EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS 60000L
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_backoff_reset(eventsource_t *es, long ms);
 
-/* The delay before a reconnection attempt is d = the reconnection time
- * doubled for each consecutive failure after the first, at most the maximum
- * (eventsource_set_max_retry). Jitter on (default, 1): the delay is drawn
- * uniformly from [d, min(1.5 d, maximum)], so it never falls short of the
- * reconnection time, as the spec requires; off (0): exactly d. */
+/* The delay before a reconnection attempt is d = the reconnection time, or
+ * EVENTSOURCE_MIN_RECONNECT_MS if that is more, doubled for each consecutive
+ * failure after the first, at most the maximum (eventsource_set_max_retry)
+ * and never less than EVENTSOURCE_MIN_RECONNECT_MS. A failure is an attempt
+ * that did not connect, a refused response, or a connection that ended
+ * before it delivered any event (unless it stayed open for the backoff-reset
+ * time). A connection that delivered an event was a success, however it
+ * ended: the count starts again (attempt 1), so a server that closes on
+ * purpose after its events (MCP's resumable streams) is reconnected after
+ * the reconnection time, and even with "retry: 0" never in a tight loop.
+ * Jitter on (default, 1): the delay is drawn uniformly from
+ * [d, min(1.5 d, maximum)], so it never falls short of the reconnection
+ * time, as the spec requires; off (0): exactly d. A policy callback may set
+ * any delay, shorter ones included. */
+#define EVENTSOURCE_MIN_RECONNECT_MS 100L
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_jitter(eventsource_t *es,
                                                               int enabled);
 
-/* Reconnect when no byte (comments included) arrives for ms; 0 (default)
- * waits for ever. */
+/* Reconnect when no byte (comments included) arrives for ms, counted from
+ * the start of each attempt, so it also bounds the wait for the response
+ * headers of a server that accepts and never answers (default
+ * EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS, 5 minutes, as okhttp-eventsource and
+ * the LaunchDarkly clients; 0 waits for ever). The failure is READ_TIMEOUT and
+ * is retried. A server that keeps streams quiet longer than this should send
+ * comments (":\n") as heartbeats. */
+#define EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS 300000L
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_read_timeout(eventsource_t *es, long ms);
 
@@ -347,6 +377,34 @@ eventsource_set_connect_timeout(eventsource_t *es, long ms);
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_redirects(eventsource_t *es, long n);
 
+/* Redirects are followed by the library itself, one request per hop, so that
+ * what is sent to each origin (scheme, host and port) is decided per hop:
+ * - A redirect from https to http is refused (REDIRECT, not retried) unless
+ *   eventsource_set_redirect_downgrade(es, 1) allows it (default 0).
+ * - A hop to an origin other than that of the URL given to eventsource_new()
+ *   carries no header set with eventsource_set_header() or _add_header()
+ *   (Authorization, API keys, cookies, ...), except Content-Type when the
+ *   body goes along (307, 308), and the credentials a curl callback set
+ *   (CURLOPT_USERPWD, CURLOPT_USERNAME, CURLOPT_PASSWORD,
+ *   CURLOPT_XOAUTH2_BEARER, CURLOPT_COOKIE) are cleared, unless
+ *   eventsource_set_redirect_headers(es, 1) (default 0). Accept,
+ *   Cache-Control and Last-Event-ID are always sent. A hop back to the
+ *   original origin carries them again.
+ * The prepare and curl callbacks run before every hop as well;
+ * eventsource_request_url() tells them where the request goes. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_redirect_downgrade(eventsource_t *es, int allow);
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_redirect_headers(eventsource_t *es, int allow);
+
+/* Content-Encoding. Whatever the setting, a response body in any encoding
+ * libcurl can decode (gzip, deflate, and br and zstd when libcurl has them)
+ * is decoded; one it cannot decode fails the source with ENCODING (not
+ * retried). enabled 1 also advertises them (Accept-Encoding), so that the
+ * server may compress; 0 (default) sends no Accept-Encoding (a user header of
+ * that name is sent as given). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_compression(eventsource_t *es, int enabled);
 /* Limits on one line and on one event's data, in bytes (defaults
  * EVENTSOURCE_DEFAULT_MAX_LINE and EVENTSOURCE_DEFAULT_MAX_EVENT, 16 MiB
  * each; 0 means no limit). An event over a limit is dropped: its listeners
@@ -359,6 +417,18 @@ eventsource_set_max_line(eventsource_t *es, size_t bytes);
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_event(eventsource_t *es, size_t bytes);
 
+/* The longest last event ID in bytes (default
+ * EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID, 4 KiB; 0 means no limit). The ID is
+ * sent back as the Last-Event-ID request header, and servers and libcurl
+ * refuse long requests, so a longer id: field is not adopted: the last event
+ * ID stays what it was (it is never truncated: that would resume at the
+ * wrong place), the event is still dispatched, with the previous ID, and
+ * listeners see an error notification TOO_LARGE (the connection stays
+ * open). eventsource_set_last_event_id() with a longer ID fails with
+ * REQUEST_TOO_LARGE. */
+#define EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID 4096UL
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_last_event_id(eventsource_t *es, size_t bytes);
 /* Called on the loop thread before every connection attempt, the first
  * included. It may change headers, method and body (a fresh Authorization
  * token, say). Returning non-zero fails the source: CLOSED, error CALLBACK. */
@@ -370,14 +440,20 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
 
 /* The reconnection policy hook, called on the loop thread when a connection
  * ends or fails, before the error notification. why is NETWORK, EOF,
- * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE, REDIRECT or URL (a URL libcurl
- * cannot use), rarely NOMEM, SYSTEM or CALLBACK; http_status the status
- * of the refused response (HTTP_STATUS, CONTENT_TYPE, REDIRECT; 0 for the
- * others); attempt counts consecutive failures (1 for the first; reset by a
- * connection that stayed open for the backoff-reset time).
- * *reconnect and *delay_ms hold the default decision (the spec's: reconnect
- * after NETWORK, EOF and READ_TIMEOUT, with the backoff delay; stop
- * otherwise) and may be changed (the delay is clamped to [0, 24 h]).
+ * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE, REDIRECT, URL (a URL libcurl
+ * cannot use), TLS, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE or ENCODING,
+ * rarely NOMEM, SYSTEM or CALLBACK; http_status the status of the refused
+ * response (HTTP_STATUS, CONTENT_TYPE, REDIRECT; 0 for the others); attempt
+ * counts consecutive failures (1 for the first; reset by a connection that
+ * delivered an event or stayed open for the backoff-reset time).
+ * *reconnect and *delay_ms hold the default decision and may be changed (the
+ * delay is clamped to [0, 24 h]). The default is the spec's: reconnect after
+ * the transient failures, NETWORK (no connection, a reset, a broken
+ * transfer), EOF and READ_TIMEOUT, with the backoff delay; stop after the
+ * permanent ones, which retrying the same request cannot heal: a refused
+ * response (HTTP_STATUS, CONTENT_TYPE, REDIRECT), TLS (an untrusted or
+ * mismatched certificate, unusable TLS files), URL, REQUEST_TOO_LARGE,
+ * RESPONSE_TOO_LARGE, ENCODING.
  * Stopping makes the source CLOSED; its error notification carries why, and
  * eventsource_run() returns why, or POLICY when the policy stopped a
  * connection the spec would have reestablished (NETWORK, EOF, READ_TIMEOUT).
@@ -401,6 +477,13 @@ eventsource_ready_state(const eventsource_t *es);
 
 /* The URL given to eventsource_new() (borrowed, valid until free). Any thread. */
 EVENTSOURCE_EXPORT const char *eventsource_url(const eventsource_t *es);
+
+/* The URL of the request being prepared or in flight: eventsource_url() for
+ * the first request of every attempt, the redirect's target for the hops
+ * after a redirect. Meant for the prepare and curl callbacks, which run
+ * before every request. Borrowed: valid until the next request starts or
+ * free. Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT const char *eventsource_request_url(const eventsource_t *es);
 
 /* The current last event ID (borrowed; valid until the next event or free).
  * len may be NULL. Loop thread; callback: yes. */

@@ -72,6 +72,10 @@ struct eventsource {
   long connect_timeout_ms;
   long max_redirects;
   size_t max_line, max_event;
+  size_t max_id;             /* longest last event ID adopted (0: no limit) */
+  int redirect_downgrade;    /* follow https -> http redirects */
+  int redirect_headers;      /* send user headers to other origins */
+  int compression;           /* advertise Accept-Encoding */
   eventsource_prepare_fn prepare_fn;
   void *prepare_ud;
   eventsource_policy_fn policy_fn;
@@ -97,6 +101,8 @@ struct eventsource {
 
   /* the transfer */
   CURL *easy;
+  char *req_url;             /* the current hop's URL after a redirect (NULL: url) */
+  unsigned hops;             /* redirects followed in this attempt */
   struct curl_slist *slist;
   long resp_status;          /* status of the response being received */
   int resp_type_ok;          /* its Content-Type is text/event-stream */

@@ -223,6 +223,8 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
   es->max_redirects = 10;
   es->max_line = EVENTSOURCE_DEFAULT_MAX_LINE;
   es->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
+  es->max_id = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID;
+  es->read_timeout_ms = EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS;
   es->heap_index = SIZE_MAX;
   es->phase = ES_IDLE;
   set_ready_state(es, EVENTSOURCE_CONNECTING);
@@ -416,11 +418,15 @@ eventsource_error_t eventsource_set_connect_timeout(eventsource_t *es, long ms) 
   return set_ms(es, es ? &es->connect_timeout_ms : NULL, ms, 0);
 }
 
-eventsource_error_t eventsource_set_jitter(eventsource_t *es, int enabled) {
+static eventsource_error_t set_flag(eventsource_t *es, int *field, int on) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->jitter = enabled != 0;
+  *field = on != 0;
   return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_jitter(eventsource_t *es, int enabled) {
+  return set_flag(es, es ? &es->jitter : NULL, enabled);
 }
 
 eventsource_error_t eventsource_set_max_redirects(eventsource_t *es, long n) {
@@ -444,6 +450,24 @@ eventsource_error_t eventsource_set_max_event(eventsource_t *es, size_t bytes) {
   es->max_event = bytes;
   es_parser_set_limits(es->parser, es->max_line, es->max_event);
   return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_max_last_event_id(eventsource_t *es,
+                                                      size_t bytes) {
+  if (!es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->max_id = bytes;
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_set_redirect_downgrade(eventsource_t *es, int allow) {
+  return set_flag(es, es ? &es->redirect_downgrade : NULL, allow);
+}
+eventsource_error_t eventsource_set_redirect_headers(eventsource_t *es, int allow) {
+  return set_flag(es, es ? &es->redirect_headers : NULL, allow);
+}
+eventsource_error_t eventsource_set_compression(eventsource_t *es, int enabled) {
+  return set_flag(es, es ? &es->compression : NULL, enabled);
 }
 
 eventsource_error_t eventsource_set_prepare_callback(eventsource_t *es,
@@ -573,6 +597,12 @@ eventsource_ready_state_t eventsource_ready_state(const eventsource_t *es) {
 }
 
 const char *eventsource_url(const eventsource_t *es) { return es ? es->url : ""; }
+
+const char *eventsource_request_url(const eventsource_t *es) {
+  if (!es)
+    return "";
+  return es->req_url ? es->req_url : es->url;
+}
 
 const char *eventsource_last_event_id(const eventsource_t *es, size_t *len) {
   if (!es) {
