@@ -56,6 +56,8 @@ BENCH_BIN := $(patsubst %.c,$(O)/%,$(BENCH_SRC))
 # test/support/*.c: helpers (loopback servers) linked into every suite.
 SUPPORT_SRC := $(sort $(wildcard test/support/*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(O)/%.o,$(SUPPORT_SRC))
+# What they link: OpenSSL (the TLS listener), zlib, brotli, zstd (ts_encode).
+SUPPORT_LIBS := -lssl -lcrypto -lz -lbrotlienc -lzstd
 TEST_SRC := $(sort $(wildcard test/test_*.c))
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 
@@ -118,7 +120,7 @@ $(O)/test/support/%.o: test/support/%.c
 $(O)/test/test_%: test/test_%.c $(SUPPORT_OBJ) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) \
-	  -o $@ $< $(SUPPORT_OBJ) $(STATIC) $(TEST_LIBS) $(CHECK_LIBS) $(LIBS)
+	  -o $@ $< $(SUPPORT_OBJ) $(STATIC) $(TEST_LIBS) $(SUPPORT_LIBS) $(CHECK_LIBS) $(LIBS)
 
 # ---- dependencies ---------------------------------------------------------
 deps:

@@ -8,7 +8,7 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = valgrind ]; then
   # check: the test framework; the rest: the contract-test service
   # (libmicrohttpd, cJSON) and the event-loop adapters' tests (libuv, libevent).
   # None of them is linked into the library.
-  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev"
+  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev"
 fi
 [ "${1:-build}" = valgrind ] && want="$want valgrind"
 missing=""

@@ -1,12 +1,16 @@
 /*
  * test_server.c - the scripted loopback server (test/support/sse_server.c)
- * checked with plain sockets as the client.
+ * checked with plain sockets as the client; its TLS listener and the
+ * compressed bodies of ts_encode.c with libcurl as the client (never the
+ * library under test).
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,8 @@
 
 #include "support/sse_server.h"
 #include "support/test_util.h"
+#include "support/ts_encode.h"
+#include "support/ts_tls.h"
 
 #define WAIT_MS 5000
 
@@ -486,6 +492,567 @@ START_TEST(test_request_order_is_script_order) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Faults                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Reads into b until the connection ends; 0 for EOF, the errno of a failed
+ * read (ECONNRESET), or -1 on timeout. */
+static int cl_read_end(int fd, struct buf *b, int timeout_ms) {
+  long deadline = tu_now_ms() + timeout_ms;
+  for (;;) {
+    long left = deadline - tu_now_ms();
+    if (left <= 0)
+      return -1;
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, (int)left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    if (b->cap - b->len < 4097) {
+      b->cap = b->cap * 2 + 8192;
+      b->p = realloc(b->p, b->cap);
+      ck_assert_ptr_nonnull(b->p);
+    }
+    ssize_t got = recv(fd, b->p + b->len, b->cap - b->len - 1, 0);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return errno;
+    if (got == 0)
+      return 0;
+    b->len += (size_t)got;
+    b->p[b->len] = '\0';
+  }
+}
+
+START_TEST(test_reset_and_fin) {
+  ts_server *s = tu_server_start();
+  ts_script *rst = ts_server_add_script(s);
+  ts_script_headers(rst);
+  ts_script_writes(rst, "data: before the reset\n\n");
+  ts_script_reset(rst);
+  ts_script_writes(rst, "never sent");
+  ts_script *fin = ts_server_add_script(s);
+  ts_script_writes(fin, "data: before the FIN\n\n");
+  ts_script_close(fin);
+  ts_script_writes(fin, "never sent");
+
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  struct buf b = {0};
+  /* The bytes written before the RST are read first, then ECONNRESET. */
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), ECONNRESET);
+  char want[512];
+  snprintf(want, sizeof want, "%sdata: before the reset\n\n", HEADERS_200);
+  ck_assert_str_eq(b.p, want);
+  buf_free(&b);
+  close(fd);
+
+  fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), 0); /* EOF */
+  ck_assert_str_eq(b.p, "data: before the FIN\n\n");
+  buf_free(&b);
+  close(fd);
+  ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
+  ck_assert_int_eq(ts_server_request_count(s), 2);
+  ts_server_stop(s);
+}
+END_TEST
+
+START_TEST(test_drip_one_byte_per_send) {
+  ts_server *s = tu_server_start();
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_writes(sc, "[");
+  ts_script_drip(sc, "drip", 4, 40);
+  ts_script_writes(sc, "]");
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  struct buf b = {0};
+  ck_assert_int_eq(cl_read(fd, &b, "[", WAIT_MS), 1);
+  long t0 = tu_now_ms();
+  int reads = 0;
+  size_t before = b.len;
+  while (b.len < 6) { /* one read per arrival */
+    struct pollfd p = {fd, POLLIN, 0};
+    ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
+    ssize_t got = recv(fd, b.p + b.len, b.cap - b.len - 1, 0);
+    ck_assert_int_gt(got, 0);
+    b.len += (size_t)got;
+    b.p[b.len] = '\0';
+    reads++;
+  }
+  ck_assert_uint_gt(b.len, before);
+  ck_assert_int_eq(cl_read(fd, &b, NULL, WAIT_MS), 1);
+  long took = tu_now_ms() - t0;
+  ck_assert_str_eq(b.p, "[drip]");
+  /* three pauses of 40 ms between the four bytes */
+  ck_assert_int_ge(took, 110);
+  ck_assert_int_ge(reads, 2);
+  buf_free(&b);
+  close(fd);
+  ts_server_stop(s);
+}
+END_TEST
+
+START_TEST(test_drip_stops_with_server) {
+  ts_server *s = tu_server_start();
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_drip(sc, "0123456789", 10, 10000);
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  struct buf b = {0};
+  ck_assert_int_eq(cl_read(fd, &b, "0", WAIT_MS), 1);
+  long t0 = tu_now_ms();
+  ts_server_stop(s);
+  ck_assert_int_lt(tu_now_ms() - t0, 3000);
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), 0);
+  ck_assert_str_eq(b.p, "0");
+  buf_free(&b);
+  close(fd);
+}
+END_TEST
+
+START_TEST(test_hold_alone_never_writes) {
+  /* A server that accepts, reads the request and never answers. */
+  ts_server *s = tu_server_start();
+  ts_script_hold(ts_server_add_script(s));
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  ck_assert_int_eq(ts_server_wait_requests(s, 1, WAIT_MS), 1);
+  struct pollfd p = {fd, POLLIN, 0};
+  ck_assert_int_eq(poll(&p, 1, 200), 0); /* not a byte, not an EOF */
+  ck_assert_int_eq(ts_server_open_connections(s), 1);
+  close(fd);
+  ck_assert_int_eq(ts_server_wait_client_closes(s, 1, WAIT_MS), 1);
+  ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
+  ts_server_stop(s);
+}
+END_TEST
+
+START_TEST(test_fill_oversized_header) {
+  ts_server *s = tu_server_start();
+  ts_script *sc = ts_server_add_script(s);
+  size_t n = 200 * 1024;
+  ts_script_writes(sc, "HTTP/1.1 200 OK\r\nX-Big: ");
+  ts_script_fill(sc, 'v', n);
+  ts_script_writes(sc, "\r\n\r\n");
+  ts_script_fill(sc, '-', 0); /* nothing */
+  int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
+  struct buf b = {0};
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), 0);
+  size_t head = strlen("HTTP/1.1 200 OK\r\nX-Big: ");
+  ck_assert_uint_eq(b.len, head + n + 4);
+  for (size_t i = 0; i < n; i++)
+    if (b.p[head + i] != 'v')
+      ck_abort_msg("byte %zu is %d", i, b.p[head + i]);
+  ck_assert_str_eq(b.p + head + n, "\r\n\r\n");
+  buf_free(&b);
+  close(fd);
+  ts_server_stop(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* libcurl as the client                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct cbuf {
+  char *p;
+  size_t len;
+};
+
+static size_t cbuf_write(char *ptr, size_t size, size_t n, void *ud) {
+  struct cbuf *b = ud;
+  size_t add = size * n;
+  b->p = realloc(b->p, b->len + add + 1);
+  ck_assert_ptr_nonnull(b->p);
+  memcpy(b->p + b->len, ptr, add);
+  b->len += add;
+  b->p[b->len] = '\0';
+  return add;
+}
+
+/* One GET of url with libcurl; the body in *body (caller frees b->p). ca:
+ * the CA file (NULL: the system's); verify 0 turns verification off. */
+static CURLcode curl_get(const char *url, const char *ca, int verify,
+                         const char *accept_encoding, struct cbuf *body) {
+  CURL *h = curl_easy_init();
+  ck_assert_ptr_nonnull(h);
+  memset(body, 0, sizeof *body);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cbuf_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  if (ca)
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+  if (accept_encoding)
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, accept_encoding);
+  CURLcode rc = curl_easy_perform(h);
+  curl_easy_cleanup(h);
+  return rc;
+}
+
+static int curl_has(int feature) {
+  return (curl_version_info(CURLVERSION_NOW)->features & feature) != 0;
+}
+
+START_TEST(test_encode_roundtrip_through_curl) {
+  /* An event stream with multi-byte UTF-8, repetitive enough to shrink. */
+  size_t n = 0;
+  char *text = malloc(64 * 1024);
+  ck_assert_ptr_nonnull(text);
+  for (int i = 0; n < 60 * 1024; i++)
+    n += (size_t)snprintf(text + n, 64 * 1024 - n,
+                          "id: %d\ndata: caf\xc3\xa9 \xe2\x82\xac%d \xf0\x9f\x98\x80\n\n",
+                          i, i * 7);
+  const char *codings[] = {"gzip", "deflate", "br", "zstd"};
+  const int features[] = {CURL_VERSION_LIBZ, CURL_VERSION_LIBZ,
+                          CURL_VERSION_BROTLI, CURL_VERSION_ZSTD};
+  ts_server *s = tu_server_start();
+  for (int i = 0; i < 4; i++) {
+    unsigned char *enc = NULL;
+    size_t elen = 0;
+    ck_assert_int_eq(ts_encode(codings[i], text, n, &enc, &elen), 0);
+    ck_assert_ptr_nonnull(enc);
+    ck_assert_uint_gt(elen, 0);
+    ck_assert_uint_lt(elen, n / 2);
+    if (!curl_has(features[i])) {
+      fprintf(stderr, "test_server: libcurl cannot decode %s: only encoded\n",
+              codings[i]);
+      free(enc);
+      continue;
+    }
+    char head[256];
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+             "Content-Encoding: %s\r\nContent-Length: %zu\r\n\r\n",
+             codings[i], elen);
+    ts_script *sc = ts_server_add_script(s);
+    ts_script_writes(sc, head);
+    ts_script_write(sc, enc, elen);
+    free(enc);
+    struct cbuf body;
+    ck_assert_int_eq(curl_get(ts_server_url(s, "/"), NULL, 1, "", &body), CURLE_OK);
+    ck_assert_msg(body.len == n && memcmp(body.p, text, n) == 0,
+                  "%s: %zu bytes decoded, %zu sent", codings[i], body.len, n);
+    free(body.p);
+  }
+  ts_server_stop(s);
+
+  /* empty input, unknown codings */
+  unsigned char *out = NULL;
+  size_t olen = 0;
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(ts_encode(codings[i], "", 0, &out, &olen), 0);
+    ck_assert_uint_gt(olen, 0);
+    free(out);
+    out = NULL;
+  }
+  ck_assert_int_eq(ts_encode("compress", text, n, &out, &olen), -1);
+  ck_assert_int_eq(ts_encode("identity", text, n, &out, &olen), -1);
+  ck_assert_int_eq(ts_encode(NULL, text, n, &out, &olen), -1);
+  ck_assert_ptr_null(out);
+  free(text);
+}
+END_TEST
+
+START_TEST(test_tls_trusted) {
+  ts_tls *t = ts_tls_new("IP:127.0.0.1");
+  ck_assert_ptr_nonnull(t);
+  const char *ca = ts_tls_ca_file(t);
+  ck_assert_int_eq(access(ca, R_OK), 0);
+  ts_server *s = ts_server_start_tls(t);
+  ck_assert_ptr_nonnull(s);
+  char want[64];
+  snprintf(want, sizeof want, "https://127.0.0.1:%d/e", ts_server_port(s));
+  ck_assert_str_eq(ts_server_url(s, "/e"), want);
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: one\n\n");
+  ts_script_drip(sc, "data: two\n\n", 11, 1);
+  sc = ts_server_add_script(s);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: cut\n\n");
+  ts_script_reset(sc);
+
+  struct cbuf body;
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/e?x=1"), ca, 1, NULL, &body), CURLE_OK);
+  ck_assert_str_eq(body.p, "data: one\n\ndata: two\n\n");
+  free(body.p);
+  ts_request *r = malloc(sizeof *r);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(ts_server_get_request(s, 0, r), 0);
+  ck_assert_str_eq(r->method, "GET");
+  ck_assert_str_eq(r->path, "/e?x=1");
+  free(r);
+  /* a RST over TLS: the bytes before it, then a receive error */
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/"), ca, 1, NULL, &body),
+                   CURLE_RECV_ERROR);
+  ck_assert_str_eq(body.p, "data: cut\n\n");
+  free(body.p);
+  ck_assert_int_eq(ts_server_tls_failures(s), 0);
+  /* the server holds its own reference to the context */
+  char path[4096];
+  snprintf(path, sizeof path, "%s", ca);
+  ts_tls_free(t);
+  ck_assert_int_eq(access(path, F_OK), -1); /* removed */
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/"), NULL, 0, NULL, &body),
+                   CURLE_RECV_ERROR);
+  free(body.p);
+  ts_server_stop(s);
+}
+END_TEST
+
+START_TEST(test_tls_untrusted_mismatched_and_plain) {
+  ts_tls *good = ts_tls_new("IP:127.0.0.1");
+  ts_tls *other = ts_tls_new("IP:127.0.0.1");
+  ts_tls *wrong = ts_tls_new("DNS:wrong.invalid");
+  ck_assert_ptr_nonnull(good);
+  ck_assert_ptr_nonnull(other);
+  ck_assert_ptr_nonnull(wrong);
+  ts_server *s = ts_server_start_tls(good);
+  ts_server *w = ts_server_start_tls(wrong);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_ptr_nonnull(w);
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: ok\n\n");
+  sc = ts_server_add_script(w);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: ok\n\n");
+
+  struct cbuf body;
+  /* another CA */
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/"), ts_tls_ca_file(other), 1,
+                            NULL, &body),
+                   CURLE_PEER_FAILED_VERIFICATION);
+  free(body.p);
+  ck_assert_int_eq(ts_server_wait_tls_failures(s, 1, WAIT_MS), 1);
+  /* the system's CAs */
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/"), NULL, 1, NULL, &body),
+                   CURLE_PEER_FAILED_VERIFICATION);
+  free(body.p);
+  ck_assert_int_eq(ts_server_wait_tls_failures(s, 2, WAIT_MS), 2);
+  /* a plain HTTP client on the TLS port */
+  int fd = cl_request(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  struct buf b = {0};
+  ck_assert_int_ne(cl_read_end(fd, &b, WAIT_MS), -1);
+  buf_free(&b);
+  close(fd);
+  ck_assert_int_eq(ts_server_wait_tls_failures(s, 3, WAIT_MS), 3);
+  ck_assert_int_eq(ts_server_request_count(s), 0);
+  /* the server survived them all */
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/"), ts_tls_ca_file(good), 1,
+                            NULL, &body),
+                   CURLE_OK);
+  ck_assert_str_eq(body.p, "data: ok\n\n");
+  free(body.p);
+
+  /* the trusted CA, a name that does not match */
+  ck_assert_int_eq(curl_get(ts_server_url(w, "/"), ts_tls_ca_file(wrong), 1,
+                            NULL, &body),
+                   CURLE_PEER_FAILED_VERIFICATION);
+  free(body.p);
+  /* libcurl checks the name after the handshake, then closes without a
+   * request */
+  ck_assert_int_eq(ts_server_wait_open_connections(w, 0, WAIT_MS), 0);
+  ck_assert_int_eq(ts_server_request_count(w), 0);
+  /* only the name: without verification the same server answers */
+  ck_assert_int_eq(curl_get(ts_server_url(w, "/"), NULL, 0, NULL, &body), CURLE_OK);
+  ck_assert_str_eq(body.p, "data: ok\n\n");
+  free(body.p);
+  ck_assert_int_eq(ts_server_request_count(w), 1);
+
+  ts_server_stop(s);
+  ts_server_stop(w);
+  ts_tls_free(good);
+  ts_tls_free(other);
+  ts_tls_free(wrong);
+  ts_tls_free(NULL);
+}
+END_TEST
+
+struct curl_run {
+  const char *url, *ca;
+  CURLcode rc;
+  struct cbuf body;
+  tu_counter got; /* bumped for every piece of the body */
+};
+
+static size_t curl_run_write(char *ptr, size_t size, size_t n, void *ud) {
+  struct curl_run *cr = ud;
+  size_t r = cbuf_write(ptr, size, n, &cr->body);
+  tu_counter_inc(&cr->got);
+  return r;
+}
+
+static void *curl_thread(void *arg) {
+  struct curl_run *cr = arg;
+  CURL *h = curl_easy_init();
+  curl_easy_setopt(h, CURLOPT_URL, cr->url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(h, CURLOPT_CAINFO, cr->ca);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_run_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, cr);
+  cr->rc = curl_easy_perform(h);
+  curl_easy_cleanup(h);
+  return NULL;
+}
+
+START_TEST(test_tls_hold_and_stop) {
+  ts_tls *t = ts_tls_new(NULL); /* IP:127.0.0.1 */
+  ck_assert_ptr_nonnull(t);
+  ts_server *s = ts_server_start_tls(t);
+  ck_assert_ptr_nonnull(s);
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: held\n\n");
+  ts_script_hold(sc);
+  char url[128];
+  snprintf(url, sizeof url, "%s", ts_server_url(s, "/"));
+  struct curl_run cr = {url, ts_tls_ca_file(t), CURLE_OK, {0}, {0}};
+  tu_counter_init(&cr.got);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, curl_thread, &cr), 0);
+  tu_counter_wait(&cr.got, 1); /* the body arrived: the server holds */
+  ck_assert_int_eq(ts_server_open_connections(s), 1);
+  long t0 = tu_now_ms();
+  ts_server_stop(s);
+  pthread_join(th, NULL);
+  ck_assert_int_lt(tu_now_ms() - t0, 3000);
+  ck_assert_int_ne(cr.rc, CURLE_OPERATION_TIMEDOUT);
+  ck_assert_str_eq(cr.body.p, "data: held\n\n");
+  free(cr.body.p);
+  tu_counter_destroy(&cr.got);
+  ts_tls_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Handler mode                                                             */
+/* ------------------------------------------------------------------------ */
+
+struct echo {
+  tu_counter calls;
+  int write_after_close; /* ts_conn_write's result after ts_conn_close */
+  int flood_result;      /* /flood: the failing write's result */
+  long flood_bytes;
+};
+
+static void echo_handler(ts_conn *c, const ts_request *req, void *ud) {
+  struct echo *e = ud;
+  char lei[256] = "-", out[2048];
+  ts_request_header(req, "Last-Event-ID", lei, sizeof lei);
+  if (strcmp(req->path, "/flood") == 0) {
+    ck_assert_int_eq(ts_conn_writes(c, "HTTP/1.1 200 OK\r\n\r\n"), 0);
+    static char chunk[64 * 1024];
+    int rc;
+    while ((rc = ts_conn_write(c, chunk, sizeof chunk)) == 0)
+      e->flood_bytes += (long)sizeof chunk;
+    e->flood_result = rc;
+    ck_assert_int_eq(ts_conn_write(c, "x", 1), -1);
+  } else {
+    snprintf(out, sizeof out,
+             "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n%s %s lei=%s body=%.*s",
+             req->method, req->path, lei, (int)req->body_len,
+             req->body ? req->body : "");
+    ck_assert_int_eq(ts_conn_writes(c, out), 0);
+    if (strcmp(req->path, "/rst") == 0 || strcmp(req->path, "/fin") == 0) {
+      ts_conn_close(c, req->path[1] == 'r');
+      ts_conn_close(c, 0); /* does nothing */
+      e->write_after_close = ts_conn_write(c, "late", 4);
+    }
+  }
+  ck_assert_ptr_eq(ts_conn_server(c), ts_conn_server(c));
+  tu_counter_inc(&e->calls);
+}
+
+START_TEST(test_handler_mode) {
+  struct echo e;
+  memset(&e, 0, sizeof e);
+  tu_counter_init(&e.calls);
+  ts_server *s = tu_server_start();
+  ts_script_writes(ts_server_add_script(s), "scripted");
+  ts_server_set_handler(s, echo_handler, &e);
+
+  expect_exchange(s, "GET /a HTTP/1.1\r\nLast-Event-ID: 41\r\n\r\n",
+                  "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nGET /a lei=41 body=");
+  expect_exchange(s, "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz",
+                  "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nPOST /b lei=- body=xyz");
+  /* recorded like any request */
+  ck_assert_int_eq(ts_server_wait_requests(s, 2, WAIT_MS), 2);
+  ts_request *r = malloc(sizeof *r);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(ts_server_get_request(s, 1, r), 0);
+  ck_assert_str_eq(r->path, "/b");
+  ck_assert_str_eq(r->body, "xyz");
+  free(r);
+
+  /* closes: RST and FIN, later writes fail */
+  int fd = cl_request(s, "GET /rst HTTP/1.1\r\n\r\n");
+  struct buf b = {0};
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), ECONNRESET);
+  ck_assert_ptr_nonnull(strstr(b.p, "GET /rst lei=-"));
+  buf_free(&b);
+  close(fd);
+  tu_counter_wait(&e.calls, 3);
+  ck_assert_int_eq(e.write_after_close, -1);
+  e.write_after_close = 0;
+  fd = cl_request(s, "GET /fin HTTP/1.1\r\n\r\n");
+  ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), 0);
+  ck_assert_ptr_nonnull(strstr(b.p, "GET /fin lei=-"));
+  buf_free(&b);
+  close(fd);
+  tu_counter_wait(&e.calls, 4);
+  ck_assert_int_eq(e.write_after_close, -1);
+
+  /* a write to a client that went away fails, and counts as its close */
+  ck_assert_int_eq(ts_server_client_closes(s), 0);
+  fd = cl_request(s, "GET /flood HTTP/1.1\r\n\r\n");
+  ck_assert_int_eq(cl_read(fd, &b, "\r\n\r\n", WAIT_MS), 1);
+  buf_free(&b);
+  close(fd);
+  tu_counter_wait(&e.calls, 5);
+  ck_assert_int_eq(e.flood_result, -1);
+  ck_assert_int_eq(ts_server_wait_client_closes(s, 1, WAIT_MS), 1);
+
+  /* back to scripts: the queue was left alone */
+  ts_server_set_handler(s, NULL, NULL);
+  expect_exchange(s, "GET / HTTP/1.1\r\n\r\n", "scripted");
+  ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
+  ts_server_stop(s);
+  tu_counter_destroy(&e.calls);
+}
+END_TEST
+
+START_TEST(test_handler_over_tls) {
+  struct echo e;
+  memset(&e, 0, sizeof e);
+  tu_counter_init(&e.calls);
+  ts_tls *t = ts_tls_new("IP:127.0.0.1");
+  ck_assert_ptr_nonnull(t);
+  ts_server *s = ts_server_start_tls(t);
+  ck_assert_ptr_nonnull(s);
+  ts_server_set_handler(s, echo_handler, &e);
+  struct cbuf body;
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/secure"), ts_tls_ca_file(t), 1,
+                            NULL, &body),
+                   CURLE_OK);
+  ck_assert_str_eq(body.p, "GET /secure lei=- body=");
+  free(body.p);
+  ck_assert_int_eq(curl_get(ts_server_url(s, "/rst"), ts_tls_ca_file(t), 1,
+                            NULL, &body),
+                   CURLE_RECV_ERROR);
+  ck_assert_str_eq(body.p, "GET /rst lei=- body=");
+  free(body.p);
+  ts_server_stop(s);
+  ts_tls_free(t);
+  tu_counter_destroy(&e.calls);
+}
+END_TEST
+
 static Suite *server_suite(void) {
   Suite *su = suite_create("sse_server");
   TCase *tc = tcase_create("server");
@@ -507,7 +1074,35 @@ static Suite *server_suite(void) {
   tcase_add_test(tc, test_many_connections);
   tcase_add_test(tc, test_request_order_is_script_order);
   suite_add_tcase(su, tc);
+
+  TCase *faults = tcase_create("faults");
+  tcase_set_timeout(faults, 20);
+  tcase_add_test(faults, test_reset_and_fin);
+  tcase_add_test(faults, test_drip_one_byte_per_send);
+  tcase_add_test(faults, test_drip_stops_with_server);
+  tcase_add_test(faults, test_hold_alone_never_writes);
+  tcase_add_test(faults, test_fill_oversized_header);
+  tcase_add_test(faults, test_encode_roundtrip_through_curl);
+  suite_add_tcase(su, faults);
+
+  TCase *tls = tcase_create("tls");
+  tcase_set_timeout(tls, 30);
+  tcase_add_test(tls, test_tls_trusted);
+  tcase_add_test(tls, test_tls_untrusted_mismatched_and_plain);
+  tcase_add_test(tls, test_tls_hold_and_stop);
+  suite_add_tcase(su, tls);
+
+  TCase *handler = tcase_create("handler");
+  tcase_set_timeout(handler, 20);
+  tcase_add_test(handler, test_handler_mode);
+  tcase_add_test(handler, test_handler_over_tls);
+  suite_add_tcase(su, handler);
   return su;
 }
 
-int main(void) { return tu_run_suite(server_suite(), CK_ENV); }
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc = tu_run_suite(server_suite(), CK_ENV);
+  curl_global_cleanup();
+  return rc;
+}

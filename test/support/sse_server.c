@@ -27,6 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "ts_tls.h"
+
 /* The pause after a write step that is followed by another write, so that
  * separate steps tend to arrive as separate reads. Correctness never depends
  * on it. */
@@ -36,13 +42,13 @@
 #define TS_MAX_HEADERS 256
 #define TS_MAX_BODY (64UL * 1024 * 1024)
 
-enum step_kind { ST_WRITE, ST_SLEEP, ST_GATE, ST_HOLD, ST_CLOSE };
+enum step_kind { ST_WRITE, ST_SLEEP, ST_GATE, ST_HOLD, ST_CLOSE, ST_RESET, ST_DRIP };
 
 struct step {
   enum step_kind kind;
-  char *data; /* ST_WRITE: owned; never moved or freed until stop */
+  char *data; /* ST_WRITE, ST_DRIP: owned; never moved or freed until stop */
   size_t len;
-  int arg; /* ST_SLEEP: ms; ST_GATE: gate number */
+  int arg; /* ST_SLEEP, ST_DRIP: ms; ST_GATE: gate number */
 };
 
 struct ts_script {
@@ -61,12 +67,15 @@ struct req {
   size_t body_len;
 };
 
-struct conn {
+struct ts_conn {
   ts_server *srv;
   int fd; /* -1 once closed (changed under the mutex) */
+  SSL *ssl; /* TLS listener: set once the handshake is done */
   int done;
+  int closed;    /* conn_finish() ran (connection thread only) */
+  int peer_gone; /* a write failed: the client's close was counted */
   pthread_t thread;
-  struct conn *next;
+  struct ts_conn *next;
 };
 
 struct ts_server {
@@ -80,7 +89,16 @@ struct ts_server {
   pthread_cond_t cv;
   int stopping;
 
-  struct conn *conns;
+  struct ts_conn *conns;
+
+  /* TLS listener (ts_server_start_tls): a reference of its own to the
+   * context, and the socket BIO that writes with MSG_NOSIGNAL. */
+  SSL_CTX *tls_ctx;
+  BIO_METHOD *bio_meth;
+  int tls_failures;
+
+  ts_handler_fn handler;
+  void *handler_ud;
 
   ts_script **scripts;
   size_t nscripts, capscripts, next_script;
@@ -132,11 +150,129 @@ static void short_pause(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Connection I/O: the socket, or TLS over it                               */
+/* ------------------------------------------------------------------------ */
+
+static int send_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Writes every byte; 0, or -1 when the peer is gone. */
+static int conn_send(struct ts_conn *c, const void *p, size_t len) {
+  if (!c->ssl)
+    return send_all(c->fd, p, len);
+  const char *b = p;
+  while (len > 0) {
+    size_t n = 0;
+    if (SSL_write_ex(c->ssl, b, len, &n) != 1) {
+      int e = SSL_get_error(c->ssl, 0);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        continue;
+      ERR_clear_error();
+      return -1;
+    }
+    b += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Reads up to len bytes (blocking); the count, or 0 on EOF or error. */
+static size_t conn_recv(struct ts_conn *c, void *p, size_t len) {
+  for (;;) {
+    if (c->ssl) {
+      size_t n = 0;
+      if (SSL_read_ex(c->ssl, p, len, &n) == 1)
+        return n;
+      int e = SSL_get_error(c->ssl, 0);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        continue;
+      ERR_clear_error();
+      return 0;
+    }
+    ssize_t n = recv(c->fd, p, len, 0);
+    if (n > 0)
+      return (size_t)n;
+    if (n < 0 && errno == EINTR)
+      continue;
+    return 0;
+  }
+}
+
+/* OpenSSL's socket BIO writes with write(), which raises SIGPIPE when the
+ * client is gone: this one is the socket BIO with send(MSG_NOSIGNAL). */
+static int nosignal_write(BIO *b, const char *data, int len) {
+  int fd = -1;
+  BIO_get_fd(b, &fd);
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do {
+    n = send(fd, data, (size_t)len, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    BIO_set_retry_write(b);
+  return (int)n;
+}
+
+static BIO_METHOD *nosignal_socket_method(void) {
+  const BIO_METHOD *sock = BIO_s_socket();
+  BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "ts socket");
+  if (!m)
+    return NULL;
+  if (!BIO_meth_set_write(m, nosignal_write) ||
+      !BIO_meth_set_read(m, BIO_meth_get_read(sock)) ||
+      !BIO_meth_set_puts(m, BIO_meth_get_puts(sock)) ||
+      !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) ||
+      !BIO_meth_set_create(m, BIO_meth_get_create(sock)) ||
+      !BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock))) {
+    BIO_meth_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* The server side of the handshake; 1 when it succeeded (c->ssl set). */
+static int tls_accept(struct ts_conn *c) {
+  ts_server *s = c->srv;
+  SSL *ssl = SSL_new(s->tls_ctx);
+  BIO *bio = ssl ? BIO_new(s->bio_meth) : NULL;
+  if (!bio) {
+    SSL_free(ssl);
+    return 0;
+  }
+  BIO_set_fd(bio, c->fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, bio, bio);
+  for (;;) {
+    int rc = SSL_accept(ssl);
+    if (rc == 1)
+      break;
+    int e = SSL_get_error(ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+      continue;
+    ERR_clear_error();
+    SSL_free(ssl);
+    return 0;
+  }
+  c->ssl = ssl;
+  return 1;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Reading the request                                                      */
 /* ------------------------------------------------------------------------ */
 
 struct rbuf {
-  int fd;
+  struct ts_conn *c;
   char *buf;
   size_t pos, len, cap;
 };
@@ -152,16 +288,9 @@ static int rb_fill(struct rbuf *r) {
     r->cap = r->cap ? r->cap * 2 : 4096;
     r->buf = xrealloc(r->buf, r->cap + 1);
   }
-  for (;;) {
-    ssize_t n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
-    if (n > 0) {
-      r->len += (size_t)n;
-      return 1;
-    }
-    if (n < 0 && errno == EINTR)
-      continue;
-    return 0;
-  }
+  size_t n = conn_recv(r->c, r->buf + r->len, r->cap - r->len);
+  r->len += n;
+  return n > 0;
 }
 
 /* The next line without its LF (and CR), NUL-terminated, in a malloc'd copy;
@@ -199,20 +328,6 @@ static int rb_read(struct rbuf *r, char *dst, size_t n) {
     n -= take;
   }
   return 1;
-}
-
-static int send_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
 }
 
 /* The value of header line `line` if its name is `name`, else NULL. */
@@ -285,9 +400,9 @@ fail:
 }
 
 /* Reads one request; 1 when complete. */
-static int read_request(int fd, struct rbuf *r, struct req *q) {
+static int read_request(struct ts_conn *c, struct rbuf *r, struct req *q) {
   memset(q, 0, sizeof *q);
-  r->fd = fd;
+  r->c = c;
   char *line;
   /* Skip leading empty lines (RFC 9112 2.2). */
   do {
@@ -342,7 +457,7 @@ static int read_request(int fd, struct rbuf *r, struct req *q) {
     q->headers[q->nheaders++] = line;
   }
   if (expect_continue &&
-      send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
+      conn_send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
     goto fail;
   if (chunked) {
     if (!read_chunked(r, &q->body, &q->body_len))
@@ -382,43 +497,101 @@ static void note_client_close(ts_server *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* A failed write: the client is gone (counted once per connection). */
+static void peer_gone(struct ts_conn *c) {
+  if (!c->peer_gone) {
+    c->peer_gone = 1;
+    note_client_close(c->srv);
+  }
+}
+
 /* Waits until the client closes (EOF or error) or the server stops. */
-static void hold(ts_server *s, int fd) {
+static void hold(struct ts_conn *c) {
   char scratch[4096];
+  if (c->ssl) {
+    /* Blocking reads of whole records; ts_server_stop()'s shutdown() ends
+     * them. */
+    while (conn_recv(c, scratch, sizeof scratch) > 0) {
+    }
+    peer_gone(c);
+    return;
+  }
   for (;;) {
-    struct pollfd p = {fd, POLLIN, 0};
+    struct pollfd p = {c->fd, POLLIN, 0};
     int n = poll(&p, 1, -1);
     if (n < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
-    ssize_t got = recv(fd, scratch, sizeof scratch, MSG_DONTWAIT);
+    ssize_t got = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT);
     if (got > 0)
       continue; /* ignore whatever the client sends */
     if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
       continue;
     break;
   }
-  note_client_close(s);
+  peer_gone(c);
+}
+
+/* Sleeps ms or until the server stops; 0 when it stops. */
+static int pause_ms(ts_server *s, int ms) {
+  struct timespec dl;
+  tu_deadline_in(&dl, ms);
+  pthread_mutex_lock(&s->mu);
+  while (!s->stopping && wait_until(s, &dl)) {
+  }
+  int go_on = !s->stopping;
+  pthread_mutex_unlock(&s->mu);
+  return go_on;
+}
+
+/* Ends the connection: gracefully (TLS close_notify, FIN, then the client's
+ * unread bytes dropped so that close() does not answer with a RST that
+ * could destroy data in flight), or with a RST (SO_LINGER {1, 0}, close).
+ * Once per connection; later calls do nothing. Connection thread only. */
+static void conn_finish(struct ts_conn *c, int rst) {
+  ts_server *s = c->srv;
+  if (c->closed)
+    return;
+  c->closed = 1;
+  if (rst) {
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  } else {
+    if (c->ssl && !c->peer_gone) {
+      SSL_shutdown(c->ssl); /* sends close_notify, does not wait */
+      ERR_clear_error();
+    }
+    shutdown(c->fd, SHUT_WR);
+    char scratch[1024];
+    while (recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0) {
+    }
+  }
+  pthread_mutex_lock(&s->mu);
+  close(c->fd);
+  c->fd = -1;
+  pthread_mutex_unlock(&s->mu);
 }
 
 static const char default_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
-/* Plays the first nsteps steps of sc (NULL: the default 503). */
-static void play(ts_server *s, int fd, ts_script *sc, size_t nsteps) {
+/* Plays the first nsteps steps of sc (NULL: the default 503); returns 1 when
+ * the script ends the connection with a RST. */
+static int play(struct ts_conn *c, ts_script *sc, size_t nsteps) {
+  ts_server *s = c->srv;
   if (!sc) {
-    if (send_all(fd, default_503, sizeof default_503 - 1) != 0)
-      note_client_close(s);
-    return;
+    if (conn_send(c, default_503, sizeof default_503 - 1) != 0)
+      peer_gone(c);
+    return 0;
   }
   for (size_t i = 0; i < nsteps; i++) {
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
       pthread_mutex_unlock(&s->mu);
-      return;
+      return 0;
     }
     struct step st = sc->steps[i];
     int next_is_write = i + 1 < nsteps && sc->steps[i + 1].kind == ST_WRITE;
@@ -426,22 +599,28 @@ static void play(ts_server *s, int fd, ts_script *sc, size_t nsteps) {
 
     switch (st.kind) {
     case ST_WRITE:
-      if (send_all(fd, st.data, st.len) != 0) {
-        note_client_close(s);
-        return;
+      if (conn_send(c, st.data, st.len) != 0) {
+        peer_gone(c);
+        return 0;
       }
       if (next_is_write)
         short_pause();
       break;
-    case ST_SLEEP: {
-      struct timespec dl;
-      tu_deadline_in(&dl, st.arg);
-      pthread_mutex_lock(&s->mu);
-      while (!s->stopping && wait_until(s, &dl)) {
+    case ST_DRIP:
+      for (size_t k = 0; k < st.len; k++) {
+        if (k > 0 && st.arg > 0 && !pause_ms(s, st.arg))
+          return 0;
+        if (conn_send(c, st.data + k, 1) != 0) {
+          peer_gone(c);
+          return 0;
+        }
       }
-      pthread_mutex_unlock(&s->mu);
+      if (next_is_write)
+        short_pause();
       break;
-    }
+    case ST_SLEEP:
+      pause_ms(s, st.arg);
+      break;
     case ST_GATE:
       pthread_mutex_lock(&s->mu);
       while (!s->stopping && !gate_open(s, st.arg))
@@ -449,22 +628,34 @@ static void play(ts_server *s, int fd, ts_script *sc, size_t nsteps) {
       pthread_mutex_unlock(&s->mu);
       break;
     case ST_HOLD:
-      hold(s, fd);
-      return;
+      hold(c);
+      return 0;
     case ST_CLOSE:
-      return;
+      return 0;
+    case ST_RESET:
+      return 1;
     }
   }
+  return 0;
 }
 
+/* The public view of a recorded request (body borrowed from q). */
+static void req_export(const struct req *q, ts_request *out);
+
 static void *conn_main(void *arg) {
-  struct conn *c = arg;
+  struct ts_conn *c = arg;
   ts_server *s = c->srv;
-  int fd = c->fd;
   struct rbuf r = {0};
   struct req q;
+  int rst = 0;
 
-  if (read_request(fd, &r, &q)) {
+  if (s->tls_ctx && !tls_accept(c)) {
+    /* An untrusting client, or not TLS at all: the connection ends here. */
+    pthread_mutex_lock(&s->mu);
+    s->tls_failures++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  } else if (read_request(c, &r, &q)) {
     /* Recording the request and taking its script is one step, so that
      * request i always gets script i. */
     pthread_mutex_lock(&s->mu);
@@ -473,27 +664,35 @@ static void *conn_main(void *arg) {
       s->reqs = xrealloc(s->reqs, s->capreqs * sizeof *s->reqs);
     }
     s->reqs[s->nreqs++] = q;
+    ts_handler_fn fn = s->handler;
+    void *ud = s->handler_ud;
     ts_script *sc = NULL;
-    if (s->next_script < s->nscripts)
+    if (fn) {
+      /* handler mode: the script queue is left alone */
+    } else if (s->next_script < s->nscripts) {
       sc = s->scripts[s->next_script++];
-    else if (s->nscripts > 0)
+    } else if (s->nscripts > 0) {
       sc = s->scripts[s->nscripts - 1];
+    }
     size_t nsteps = sc ? sc->n : 0;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    play(s, fd, sc, nsteps);
+    if (fn) {
+      ts_request *pub = xrealloc(NULL, sizeof *pub);
+      /* q's strings are the recorded ones: never changed before stop. */
+      req_export(&q, pub);
+      fn(c, pub, ud);
+      free(pub);
+    } else {
+      rst = play(c, sc, nsteps);
+    }
   }
   free(r.buf);
 
-  /* Close gracefully: FIN first, then drop whatever the client sent so that
-   * close() does not answer with a RST that could destroy data in flight. */
-  shutdown(fd, SHUT_WR);
-  char scratch[1024];
-  while (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0) {
-  }
+  conn_finish(c, rst);
+  SSL_free(c->ssl);
+  c->ssl = NULL;
   pthread_mutex_lock(&s->mu);
-  close(fd);
-  c->fd = -1;
   c->done = 1;
   s->open_conns--;
   pthread_cond_broadcast(&s->cv);
@@ -503,11 +702,11 @@ static void *conn_main(void *arg) {
 
 /* Joins and frees the connections whose threads have finished. */
 static void reap(ts_server *s, int all) {
-  struct conn *list = NULL;
+  struct ts_conn *list = NULL;
   pthread_mutex_lock(&s->mu);
-  struct conn **pp = &s->conns;
+  struct ts_conn **pp = &s->conns;
   while (*pp) {
-    struct conn *c = *pp;
+    struct ts_conn *c = *pp;
     if (all || c->done) {
       *pp = c->next;
       c->next = list;
@@ -518,7 +717,7 @@ static void reap(ts_server *s, int all) {
   }
   pthread_mutex_unlock(&s->mu);
   while (list) {
-    struct conn *c = list;
+    struct ts_conn *c = list;
     list = c->next;
     pthread_join(c->thread, NULL);
     free(c);
@@ -550,7 +749,7 @@ static void *accept_main(void *arg) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     reap(s, 0);
 
-    struct conn *c = calloc(1, sizeof *c);
+    struct ts_conn *c = calloc(1, sizeof *c);
     if (!c) {
       close(fd);
       continue;
@@ -582,12 +781,20 @@ static void *accept_main(void *arg) {
 /* Server                                                                   */
 /* ------------------------------------------------------------------------ */
 
-ts_server *ts_server_start(void) {
+static ts_server *server_start(SSL_CTX *tls_ctx) {
   ts_server *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
   s->lfd = -1;
   s->wake[0] = s->wake[1] = -1;
+  if (tls_ctx) {
+    if (!(s->bio_meth = nosignal_socket_method()) || !SSL_CTX_up_ref(tls_ctx)) {
+      BIO_meth_free(s->bio_meth);
+      free(s);
+      return NULL;
+    }
+    s->tls_ctx = tls_ctx;
+  }
 
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -629,8 +836,16 @@ fail:
   }
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  SSL_CTX_free(s->tls_ctx);
+  BIO_meth_free(s->bio_meth);
   free(s);
   return NULL;
+}
+
+ts_server *ts_server_start(void) { return server_start(NULL); }
+
+ts_server *ts_server_start_tls(ts_tls *t) {
+  return t ? server_start(ts_tls_ssl_ctx(t)) : NULL;
 }
 
 void ts_server_stop(ts_server *s) {
@@ -638,7 +853,7 @@ void ts_server_stop(ts_server *s) {
     return;
   pthread_mutex_lock(&s->mu);
   s->stopping = 1;
-  for (struct conn *c = s->conns; c; c = c->next)
+  for (struct ts_conn *c = s->conns; c; c = c->next)
     if (c->fd >= 0)
       shutdown(c->fd, SHUT_RDWR);
   pthread_cond_broadcast(&s->cv);
@@ -670,6 +885,8 @@ void ts_server_stop(ts_server *s) {
   close(s->wake[1]);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  SSL_CTX_free(s->tls_ctx);
+  BIO_meth_free(s->bio_meth);
   free(s);
 }
 
@@ -678,7 +895,8 @@ int ts_server_port(const ts_server *s) { return s->port; }
 const char *ts_server_url(ts_server *s, const char *path) {
   if (!path)
     path = "";
-  snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d%s", s->port, path);
+  snprintf(s->url, sizeof s->url, "%s://127.0.0.1:%d%s",
+           s->tls_ctx ? "https" : "http", s->port, path);
   return s->url;
 }
 
@@ -702,7 +920,7 @@ ts_script *ts_server_add_script(ts_server *s) {
 static void add_step(ts_script *sc, enum step_kind kind, const void *data,
                      size_t len, int arg) {
   struct step st = {kind, NULL, len, arg};
-  if (kind == ST_WRITE)
+  if (kind == ST_WRITE || kind == ST_DRIP)
     st.data = xmemdup0(data, len);
   ts_server *s = sc->srv;
   pthread_mutex_lock(&s->mu);
@@ -759,6 +977,62 @@ void ts_script_hold(ts_script *sc) { add_step(sc, ST_HOLD, NULL, 0, 0); }
 
 void ts_script_close(ts_script *sc) { add_step(sc, ST_CLOSE, NULL, 0, 0); }
 
+void ts_script_reset(ts_script *sc) { add_step(sc, ST_RESET, NULL, 0, 0); }
+
+void ts_script_drip(ts_script *sc, const void *bytes, size_t len, int delay_ms) {
+  add_step(sc, ST_DRIP, bytes, len, delay_ms < 0 ? 0 : delay_ms);
+}
+
+void ts_script_fill(ts_script *sc, char byte, size_t count) {
+  char *b = xrealloc(NULL, count);
+  memset(b, byte, count);
+  ts_script_write(sc, b, count);
+  free(b);
+}
+
+void ts_server_set_handler(ts_server *s, ts_handler_fn fn, void *ud) {
+  pthread_mutex_lock(&s->mu);
+  s->handler = fn;
+  s->handler_ud = ud;
+  pthread_mutex_unlock(&s->mu);
+}
+
+int ts_conn_write(ts_conn *c, const void *bytes, size_t len) {
+  if (c->closed || c->peer_gone)
+    return -1;
+  if (conn_send(c, bytes, len) != 0) {
+    peer_gone(c);
+    return -1;
+  }
+  return 0;
+}
+
+int ts_conn_writes(ts_conn *c, const char *str) {
+  return ts_conn_write(c, str, strlen(str));
+}
+
+void ts_conn_close(ts_conn *c, int rst) { conn_finish(c, rst); }
+
+ts_server *ts_conn_server(const ts_conn *c) { return c->srv; }
+
+int ts_server_tls_failures(ts_server *s) {
+  pthread_mutex_lock(&s->mu);
+  int got = s->tls_failures;
+  pthread_mutex_unlock(&s->mu);
+  return got;
+}
+
+int ts_server_wait_tls_failures(ts_server *s, int n, int timeout_ms) {
+  struct timespec dl;
+  tu_deadline_in(&dl, timeout_ms);
+  pthread_mutex_lock(&s->mu);
+  while (s->tls_failures < n && wait_until(s, &dl)) {
+  }
+  int got = s->tls_failures;
+  pthread_mutex_unlock(&s->mu);
+  return got;
+}
+
 void ts_server_release(ts_server *s, int gate) {
   pthread_mutex_lock(&s->mu);
   if (!gate_open(s, gate)) {
@@ -798,13 +1072,7 @@ static void copy_trunc(char *dst, size_t size, const char *src) {
   dst[l] = '\0';
 }
 
-int ts_server_get_request(ts_server *s, int i, ts_request *out) {
-  pthread_mutex_lock(&s->mu);
-  if (i < 0 || (size_t)i >= s->nreqs) {
-    pthread_mutex_unlock(&s->mu);
-    return -1;
-  }
-  const struct req *q = &s->reqs[i];
+static void req_export(const struct req *q, ts_request *out) {
   memset(out, 0, sizeof *out);
   copy_trunc(out->method, sizeof out->method, q->method);
   copy_trunc(out->path, sizeof out->path, q->path);
@@ -817,6 +1085,15 @@ int ts_server_get_request(ts_server *s, int i, ts_request *out) {
   /* The stored body is never changed or freed before stop. */
   out->body = q->body;
   out->body_len = q->body_len;
+}
+
+int ts_server_get_request(ts_server *s, int i, ts_request *out) {
+  pthread_mutex_lock(&s->mu);
+  if (i < 0 || (size_t)i >= s->nreqs) {
+    pthread_mutex_unlock(&s->mu);
+    return -1;
+  }
+  req_export(&s->reqs[i], out);
   pthread_mutex_unlock(&s->mu);
   return 0;
 }

@@ -16,11 +16,24 @@
  * or uses ts_script_headers() for the usual 200 text/event-stream answer.
  * Connections use "Connection: close" semantics: the body ends when the
  * script closes.
+ *
+ * Faults: a script can end the connection with a FIN (ts_script_close, or
+ * the end of the script) or a RST (ts_script_reset), drip bytes one send()
+ * at a time (ts_script_drip), stall for ever after the request
+ * (ts_script_hold as the only step: nothing is ever written), and write
+ * anything at all (oversized headers: ts_script_fill; broken chunked
+ * encoding, compressed bodies from ts_encode.h: raw writes). A TLS listener
+ * (ts_server_start_tls, certificates from ts_tls.h) plays the same scripts
+ * over TLS. A handler (ts_server_set_handler) replaces the scripts with code
+ * that writes each response itself, for servers whose answer depends on the
+ * request.
  */
 #ifndef TS_SSE_SERVER_H
 #define TS_SSE_SERVER_H
 
 #include <stddef.h>
+
+#include "ts_tls.h"
 
 typedef struct ts_server ts_server;
 typedef struct ts_script ts_script;
@@ -101,5 +114,52 @@ int ts_server_client_closes(ts_server *s);
 /* Waits until at most at_most connections are open on the server side;
  * returns the number open. */
 int ts_server_wait_open_connections(ts_server *s, int at_most, int timeout_ms);
+
+/* --- Faults, TLS and handlers ---------------------------------------------- */
+
+/* Ends the connection with a RST (SO_LINGER {1, 0}, then close) instead of
+ * the FIN of ts_script_close(): bytes the client has not read yet may be
+ * lost, and its next read fails with ECONNRESET. */
+void ts_script_reset(ts_script *sc);
+/* Writes bytes one send() per byte, delay_ms between two bytes (the server's
+ * stop interrupts the wait). */
+void ts_script_drip(ts_script *sc, const void *bytes, size_t len, int delay_ms);
+/* Writes count copies of byte in one step (a 200 KB header value, say). */
+void ts_script_fill(ts_script *sc, char byte, size_t count);
+
+/* Starts a server whose connections do a TLS handshake (server side, with
+ * t's leaf certificate) and then read the request and play scripts (or the
+ * handler) over TLS exactly as ts_server_start()'s do; ts_server_url() then
+ * gives "https://127.0.0.1:PORT...". A client that fails the handshake
+ * (it does not trust the CA, or the name does not match) only ends its own
+ * connection: it is counted by ts_server_tls_failures() and records no
+ * request (libcurl checks the name only after the handshake: a mismatch
+ * is a connection that closes without a request). The server keeps its own reference to t's context: t may be
+ * freed before the server is stopped. NULL on failure. */
+ts_server *ts_server_start_tls(ts_tls *t);
+/* Handshakes that failed so far; wait: until at least n (the count). */
+int ts_server_tls_failures(ts_server *s);
+int ts_server_wait_tls_failures(ts_server *s, int n, int timeout_ms);
+
+/* Handler mode: when a handler is set, each connection, once its request is
+ * read and recorded (ts_server_get_request() sees it), calls fn on that
+ * connection's thread instead of playing a script (the script queue is left
+ * as it is). req is valid until fn returns. When fn returns, the connection
+ * is closed with a FIN unless fn closed it already. Connections are
+ * concurrent: fn must be thread-safe. NULL goes back to scripts (for the
+ * connections accepted from then on). */
+typedef struct ts_conn ts_conn;
+typedef void (*ts_handler_fn)(ts_conn *c, const ts_request *req, void *ud);
+void ts_server_set_handler(ts_server *s, ts_handler_fn fn, void *ud);
+/* Writes every byte (one send(), or one SSL_write()); 0, or -1 when the
+ * peer is gone (counted once as a client close), the connection was closed
+ * or the server is stopping. */
+int ts_conn_write(ts_conn *c, const void *bytes, size_t len);
+int ts_conn_writes(ts_conn *c, const char *str); /* strlen */
+/* Closes the connection now: rst 0 with a FIN (TLS: close_notify first),
+ * 1 with a RST. Later writes fail; later closes do nothing. */
+void ts_conn_close(ts_conn *c, int rst);
+/* The server the connection belongs to. */
+ts_server *ts_conn_server(const ts_conn *c);
 
 #endif

@@ -1,0 +1,29 @@
+/*
+ * ts_tls.h - certificates made at test time, for the loopback server's TLS
+ * listener (ts_server_start_tls() in sse_server.h).
+ *
+ * ts_tls_new() makes, in memory and in a few milliseconds (EC P-256 keys):
+ * a CA key and self-signed CA certificate, and a leaf key and certificate
+ * signed by that CA whose subjectAltName is san ("IP:127.0.0.1" for one that
+ * matches the server's URL, "DNS:wrong.invalid" for one that does not). The
+ * CA certificate is written, in PEM, to a temporary file for the client
+ * (libcurl's CURLOPT_CAINFO). Nothing is global; OpenSSL 3.
+ */
+#ifndef TS_TLS_H
+#define TS_TLS_H
+
+typedef struct ts_tls ts_tls;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+/* NULL on failure (with a line on stderr saying why). */
+ts_tls *ts_tls_new(const char *san);
+/* The path of the CA certificate's PEM file (valid until ts_tls_free). */
+const char *ts_tls_ca_file(const ts_tls *t);
+/* The server context: the leaf certificate and key, TLS 1.2 at least.
+ * Borrowed; a server that keeps it takes a reference (SSL_CTX_up_ref). */
+struct ssl_ctx_st *ts_tls_ssl_ctx(const ts_tls *t);
+/* Removes the CA file and frees everything. NULL does nothing. A server
+ * started with t may still be running: it holds its own reference. */
+void ts_tls_free(ts_tls *t);
+
+#endif
