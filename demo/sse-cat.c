@@ -114,6 +114,121 @@ static atomic_int g_signal_received; /* SIGINT/SIGTERM number, 0 if none */
 static atomic_int g_sigthread_quit;
 
 /* ------------------------------------------------------------------------ */
+/* Escaping: every human-readable line goes through write_escaped()          */
+/* ------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len;
+  unsigned lo = 0x80, hi = 0xbf;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0)
+      lo = 0xa0;
+    else if (c == 0xed)
+      hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0)
+      lo = 0x90;
+    else if (c == 0xf4)
+      hi = 0x8f;
+  } else
+    return 0;
+  if (n < len)
+    return 0;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < len; i++)
+    if (s[i] < 0x80 || s[i] > 0xbf)
+      return 0;
+  return len;
+}
+
+/* Writes str[0..len) to f so that no byte can control the terminal (the
+ * server chooses ids, types, data and comments, and parts of the error
+ * messages): a C0 control other than TAB (LF included, U+0000 included) and
+ * DEL become \xHH (two lower-case hex digits), a C1 control U+0080-U+009F
+ * (UTF-8 C2 80..C2 9F) becomes \u00HH, and a byte that is not part of valid
+ * UTF-8 (the library never hands one out) \xHH. TAB, printable ASCII and
+ * every other UTF-8 character are written as they are; a backslash is not
+ * doubled (the readable form is for people; --json is exact). */
+static void write_escaped(FILE *f, const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t run = 0, i = 0; /* s[run..i) is waiting to be written as is */
+  while (i < len) {
+    unsigned char c = s[i];
+    size_t n = 1;
+    if (c >= 0x20 && c != 0x7f && c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c == '\t') {
+      i++;
+      continue;
+    }
+    if (c >= 0x80) {
+      n = utf8_seq_len(s + i, len - i);
+      if (n > 0 && !(c == 0xc2 && s[i + 1] <= 0x9f)) {
+        i += n;
+        continue;
+      }
+    }
+    fwrite(s + run, 1, i - run, f);
+    if (n == 2) { /* C2 80..C2 9F */
+      fprintf(f, "\\u00%02x", (unsigned)s[i + 1]);
+      i += 2;
+    } else {
+      fprintf(f, "\\x%02x", (unsigned)c);
+      i++;
+    }
+    run = i;
+  }
+  fwrite(s + run, 1, i - run, f);
+}
+
+/* One line on stderr: "sse-cat: " and the formatted text, escaped, and LF.
+ * The line is built first and written at once (stderr is unbuffered). */
+static void vnote(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static void vnote(const char *fmt, va_list ap) {
+  char *text = NULL, *line = NULL;
+  size_t linelen = 0;
+  int n = vasprintf(&text, fmt, ap);
+  FILE *m;
+  if (n < 0) {
+    fputs(PROG ": out of memory\n", stderr);
+    return;
+  }
+  m = open_memstream(&line, &linelen);
+  fputs(PROG ": ", m ? m : stderr);
+  write_escaped(m ? m : stderr, text, (size_t)n);
+  putc('\n', m ? m : stderr);
+  if (m != NULL) {
+    if (fclose(m) == 0)
+      fwrite(line, 1, linelen, stderr);
+    else
+      fputs(PROG ": out of memory\n", stderr);
+    free(line);
+  }
+  free(text);
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vnote(fmt, ap);
+  va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Usage                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -154,11 +269,10 @@ static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 
 static void die_usage(const char *fmt, ...) {
   va_list ap;
-  fputs(PROG ": ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vnote(fmt, ap);
   va_end(ap);
-  fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+  fputs("Try '" PROG " --help' for more information.\n", stderr);
   exit(EXIT_USAGE);
 }
 
@@ -277,6 +391,32 @@ static void set_body_opt(config *cfg, const char *arg) {
   }
 }
 
+/* getopt_long returned '?' (an unknown or ambiguous option, or a value
+ * given to an option that takes none) or ':' (a missing value). */
+static void bad_option(const struct option *longopts, int c, int argc, char **argv)
+    __attribute__((noreturn));
+
+static void bad_option(const struct option *longopts, int c, int argc, char **argv) {
+  const char *arg = optind >= 1 && optind <= argc ? argv[optind - 1] : "";
+  const char *name = NULL;
+  int is_long = strncmp(arg, "--", 2) == 0;
+  for (const struct option *o = longopts; o->name != NULL && optopt != 0; o++)
+    if (o->val == optopt) {
+      name = o->name;
+      break;
+    }
+  if (c == ':') {
+    if (is_long && name != NULL)
+      die_usage("option '--%s' requires a value", name);
+    die_usage("option '-%c' requires a value", optopt);
+  }
+  if (optopt == 0 || (is_long && name == NULL))
+    die_usage("unknown or ambiguous option '%s'", arg);
+  if (is_long && name != NULL)
+    die_usage("option '--%s' takes no value", name);
+  die_usage("unknown option '-%c'", optopt);
+}
+
 static void parse_args(config *cfg, int argc, char **argv) {
   static const struct option longopts[] = {
       {"header", required_argument, NULL, 'H'},
@@ -301,9 +441,10 @@ static void parse_args(config *cfg, int argc, char **argv) {
   memset(cfg, 0, sizeof *cfg);
   cfg->retry_ms = cfg->max_retry_ms = cfg->read_timeout_ms = -1;
 
-  argv[0] = (char *)PROG; /* getopt_long's messages start with argv[0] */
-  opterr = 1; /* getopt_long reports unknown options and missing values */
-  while ((c = getopt_long(argc, argv, "H:X:d:v", longopts, NULL)) != -1) {
+  /* getopt_long's own messages would print the arguments raw: it stays
+   * quiet (opterr 0, ':' first) and bad_option() says what went wrong. */
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":H:X:d:v", longopts, NULL)) != -1) {
     switch (c) {
     case 'H':
       add_header_opt(cfg, optarg);
@@ -360,9 +501,8 @@ static void parse_args(config *cfg, int argc, char **argv) {
     case OPT_VERSION:
       printf(PROG " (libeventsource) %s\n", eventsource_version());
       exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-    default: /* '?': getopt_long has printed the reason */
-      fputs("Try '" PROG " --help' for more information.\n", stderr);
-      exit(EXIT_USAGE);
+    default: /* '?' or ':' */
+      bad_option(longopts, c, argc, argv);
     }
   }
   if (optind >= argc)
@@ -383,39 +523,6 @@ static void free_config(config *cfg) {
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
 /* ------------------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len;
-  unsigned lo = 0x80, hi = 0xbf;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2;
-  else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else
-    return 0;
-  if (n < len)
-    return 0;
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < len; i++)
-    if (s[i] < 0x80 || s[i] > 0xbf)
-      return 0;
-  return len;
-}
 
 /* A JSON string literal. Control characters are escaped (\n, \r, \t short,
  * the others as \u00XX, U+0000 included); valid UTF-8 is copied as is. The
@@ -479,7 +586,7 @@ static int type_selected(const config *cfg, const char *type, size_t len) {
   return 0;
 }
 
-/* data as "data: LINE" lines, binary-safe. */
+/* data as "data: LINE" lines, one per LF, each line escaped. */
 static void print_data_lines(const char *data, size_t len) {
   size_t start = 0;
   for (;;) {
@@ -487,7 +594,7 @@ static void print_data_lines(const char *data, size_t len) {
     size_t end = nl ? (size_t)(nl - data) : len;
     if (end > start) {
       fputs("data: ", stdout);
-      fwrite(data + start, 1, end - start, stdout);
+      write_escaped(stdout, data + start, end - start);
       putc('\n', stdout);
     } else {
       fputs("data:\n", stdout);
@@ -521,11 +628,11 @@ static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a)
     fputs("}\n", stdout);
   } else {
     fputs("event: ", stdout);
-    fwrite(type, 1, tlen, stdout);
+    write_escaped(stdout, type, tlen);
     putc('\n', stdout);
     if (ilen > 0) {
       fputs("id: ", stdout);
-      fwrite(id, 1, ilen, stdout);
+      write_escaped(stdout, id, ilen);
       putc('\n', stdout);
     }
     print_data_lines(data, dlen);
@@ -537,8 +644,7 @@ static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a)
   if (cfg->max_events > 0 && a->events >= cfg->max_events) {
     a->max_reached = 1;
     if (cfg->verbose)
-      fprintf(stderr, PROG ": closing after %ld event%s\n", a->events,
-              a->events == 1 ? "" : "s");
+      note("closing after %ld event%s", a->events, a->events == 1 ? "" : "s");
     eventsource_close(es);
   }
 }
@@ -548,7 +654,7 @@ static void on_open(eventsource_t *es, app *a) {
     fputs("{\"kind\":\"open\"}\n", stdout);
     end_record(es, a);
   } else {
-    fprintf(stderr, PROG ": connected to %s\n", eventsource_url(es));
+    note("connected to %s", eventsource_url(es));
   }
 }
 
@@ -558,6 +664,7 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   const char *msg = eventsource_event_message(ev);
   int reconnect = eventsource_event_will_reconnect(ev);
   long delay = eventsource_event_reconnect_ms(ev);
+  char http[32] = "";
 
   if (code == EVENTSOURCE_ERR_HTTP_STATUS && status == 204 && !reconnect)
     a->end_204 = 1;
@@ -573,20 +680,19 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   }
   if (a->end_204) {
     if (a->cfg->verbose)
-      fputs(PROG ": the server ended the stream (204 No Content)\n", stderr);
+      note("the server ended the stream (204 No Content)");
     return;
   }
-  fprintf(stderr, PROG ": error %s", eventsource_error_name(code));
   if (status != 0)
-    fprintf(stderr, " (HTTP %ld)", status);
-  fprintf(stderr, ": %s", msg);
+    snprintf(http, sizeof http, " (HTTP %ld)", status);
   if (reconnect)
-    fprintf(stderr, "; reconnecting in %ld ms\n", delay);
+    note("error %s%s: %s; reconnecting in %ld ms", eventsource_error_name(code), http, msg,
+         delay);
   else if (eventsource_ready_state(es) == EVENTSOURCE_CLOSED) {
-    fputs("; giving up\n", stderr);
+    note("error %s%s: %s; giving up", eventsource_error_name(code), http, msg);
     a->final_reported = 1;
   } else
-    fputs("; event dropped\n", stderr);
+    note("error %s%s: %s; event dropped", eventsource_error_name(code), http, msg);
 }
 
 static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -601,7 +707,7 @@ static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *u
     fputs("}\n", stdout);
   } else {
     putc(':', stdout);
-    fwrite(text, 1, len, stdout);
+    write_escaped(stdout, text, len);
     putc('\n', stdout);
   }
   end_record(es, a);
@@ -628,10 +734,8 @@ static int on_prepare(eventsource_t *es, unsigned attempt, void *ud) {
   size_t len;
   const char *id = eventsource_last_event_id(es, &len);
   (void)ud;
-  fprintf(stderr, PROG ": connecting to %s (attempt %u", eventsource_url(es), attempt);
-  if (len > 0)
-    fprintf(stderr, ", Last-Event-ID %s", id);
-  fputs(")\n", stderr);
+  note("connecting to %s (attempt %u%s%s)", eventsource_url(es), attempt,
+       len > 0 ? ", Last-Event-ID " : "", len > 0 ? id : "");
   return 0;
 }
 
@@ -659,12 +763,11 @@ static void check_setter(eventsource_error_t rc, const char *what, const char *a
   if (rc == EVENTSOURCE_OK || *status != 0)
     return;
   if (rc == EVENTSOURCE_ERR_INVALID_ARGUMENT || rc == EVENTSOURCE_ERR_HEADER) {
-    fprintf(stderr, PROG ": %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "",
-            eventsource_strerror(rc));
+    note("%s%s%s: %s", what, arg ? " " : "", arg ? arg : "", eventsource_strerror(rc));
     fputs("Try '" PROG " --help' for more information.\n", stderr);
     *status = EXIT_USAGE;
   } else {
-    fprintf(stderr, PROG ": %s: %s\n", what, eventsource_strerror(rc));
+    note("%s: %s", what, eventsource_strerror(rc));
     *status = EXIT_FAILURE;
   }
 }
@@ -679,7 +782,7 @@ static int configure(eventsource_t *es, const config *cfg, app *a) {
     int seen = 0;
     eventsource_error_t rc;
     if (strcasecmp(h->name, "Last-Event-ID") == 0) {
-      fputs(PROG ": -H: use --last-event-id to set Last-Event-ID\n", stderr);
+      note("-H: use --last-event-id to set Last-Event-ID");
       return EXIT_USAGE;
     }
     for (size_t j = 0; j < i && !seen; j++)
@@ -771,7 +874,7 @@ int main(int argc, char **argv) {
   sigaddset(&sarg.set, SIGUSR1);
   err = pthread_sigmask(SIG_BLOCK, &sarg.set, NULL);
   if (err != 0) {
-    fprintf(stderr, PROG ": pthread_sigmask: %s\n", strerror(err));
+    note("pthread_sigmask: %s", strerror(err));
     free_config(&cfg);
     return EXIT_FAILURE;
   }
@@ -782,7 +885,7 @@ int main(int argc, char **argv) {
 
   rc = eventsource_new(&es, cfg.url);
   if (rc != EVENTSOURCE_OK) {
-    fprintf(stderr, PROG ": %s: %s\n", cfg.url, eventsource_strerror(rc));
+    note("%s: %s", cfg.url, eventsource_strerror(rc));
     free_config(&cfg);
     return rc == EVENTSOURCE_ERR_URL || rc == EVENTSOURCE_ERR_INVALID_ARGUMENT ? EXIT_USAGE
                                                                                  : EXIT_FAILURE;
@@ -801,7 +904,7 @@ int main(int argc, char **argv) {
   sarg.es = es;
   err = pthread_create(&sigthr, NULL, signal_thread, &sarg);
   if (err != 0) {
-    fprintf(stderr, PROG ": pthread_create: %s\n", strerror(err));
+    note("pthread_create: %s", strerror(err));
     eventsource_free(es);
     free_config(&cfg);
     return EXIT_FAILURE;
@@ -815,13 +918,13 @@ int main(int argc, char **argv) {
 
   if (a.write_error >= 0) {
     if (a.write_error != EPIPE)
-      fprintf(stderr, PROG ": write error: %s\n", strerror(a.write_error));
+      note("write error: %s", strerror(a.write_error));
     status = EXIT_FAILURE;
   } else if (a.max_reached) {
     status = EXIT_SUCCESS;
   } else if (atomic_load(&g_signal_received) != 0) {
     if (cfg.verbose)
-      fprintf(stderr, PROG ": %s, closed\n", strsignal(atomic_load(&g_signal_received)));
+      note("%s, closed", strsignal(atomic_load(&g_signal_received)));
     status = EXIT_SUCCESS;
   } else if (rc == EVENTSOURCE_OK) {
     status = EXIT_SUCCESS;
@@ -833,13 +936,11 @@ int main(int argc, char **argv) {
   } else {
     const char *msg = eventsource_last_error_message(es);
     long http = eventsource_last_http_status(es);
-    fprintf(stderr, PROG ": %s", eventsource_error_name(rc));
+    char hs[32] = "";
     if (rc == EVENTSOURCE_ERR_HTTP_STATUS && http != 0)
-      fprintf(stderr, " (HTTP %ld)", http);
-    if (eventsource_last_error(es) == rc && msg[0] != '\0')
-      fprintf(stderr, ": %s\n", msg);
-    else
-      fprintf(stderr, ": %s\n", eventsource_strerror(rc));
+      snprintf(hs, sizeof hs, " (HTTP %ld)", http);
+    note("%s%s: %s", eventsource_error_name(rc), hs,
+         eventsource_last_error(es) == rc && msg[0] != '\0' ? msg : eventsource_strerror(rc));
     status = EXIT_FAILURE;
   }
 
@@ -847,7 +948,7 @@ int main(int argc, char **argv) {
   free_config(&cfg);
   if (fclose(stdout) != 0 && status == EXIT_SUCCESS) {
     if (errno != EPIPE)
-      fprintf(stderr, PROG ": write error: %s\n", strerror(errno));
+      note("write error: %s", strerror(errno));
     status = EXIT_FAILURE;
   }
   return status;

@@ -358,8 +358,8 @@ START_TEST(test_json_404) {
 }
 END_TEST
 
-/* The readable (non-JSON) form: wire-like records, NUL bytes kept, notices
- * on stderr. */
+/* The readable (non-JSON) form: wire-like records, NUL bytes escaped,
+ * notices on stderr. */
 START_TEST(test_plain_output) {
   ts_script *sc = ts_server_add_script(g_srv);
   ts_script_headers(sc);
@@ -373,7 +373,7 @@ START_TEST(test_plain_output) {
   proc *p = spawn_args(args);
   EXPECT_EXIT(p, 0);
   static const char expected[] = "event: ping\nid: 9\ndata: a\ndata: b\n\n"
-                                 "event: message\nid: 9\ndata: n\0l\n\n"
+                                 "event: message\nid: 9\ndata: n\\x00l\n\n"
                                  ": note\n"
                                  "event: message\ndata:\n\n";
   ck_assert_msg(p->out.len == sizeof expected - 1 &&
@@ -381,6 +381,107 @@ START_TEST(test_plain_output) {
                 "unexpected output (%zu bytes): %s", p->out.len, p->out.p ? p->out.p : "");
   ck_assert_msg(strncmp(stderr_text(p), "sse-cat: ", 9) == 0, "no open notice: %s",
                 stderr_text(p));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Control characters from the server                                       */
+/* ------------------------------------------------------------------------ */
+
+/* A raw terminal control in b: a C0 control other than LF and TAB, DEL, or a
+ * C1 control (U+0080-U+009F, UTF-8 C2 80..C2 9F). NULL if none. */
+static const char *find_control(const buf *b) {
+  for (size_t i = 0; i < b->len; i++) {
+    unsigned char c = (unsigned char)b->p[i];
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      return b->p + i;
+    if (c == 0xc2 && i + 1 < b->len && (unsigned char)b->p[i + 1] >= 0x80 &&
+        (unsigned char)b->p[i + 1] <= 0x9f)
+      return b->p + i;
+  }
+  return NULL;
+}
+
+#define EXPECT_NO_CONTROLS(p, b, what)                                         \
+  do {                                                                         \
+    const char *c_ = find_control(&(p)->b);                                    \
+    ck_assert_msg(c_ == NULL, "raw control byte 0x%02x on " what " at %zu: %s", \
+                  c_ ? (unsigned char)*c_ : 0, c_ ? (size_t)(c_ - (p)->b.p) : 0, \
+                  (p)->b.p);                                                   \
+  } while (0)
+
+/* One event with controls in its type, id and data (ESC sequences, BEL, NUL,
+ * DEL, C1 controls), and a comment with ESC; then the stream ends and the
+ * reconnection (whose -v notice shows the Last-Event-ID) gets 204. */
+static void control_script(void) {
+  static const char ev[] = ": c\x1b[1m\x7f\n"
+                           "event: t\x1b]0;x\x07y\n"
+                           "id: a\x1b[31mb\n"
+                           "data: d\x1b[2Jz\n"
+                           "data: tab\there\x01\n"
+                           "data: n\0l\n"
+                           "data: c1 \xc2\x9b" "31m \xc2\x85 \xc2\x80\xc2\x9f ok \xc2\xa0\xc3\xa9 \xe2\x82\xac\n"
+                           "\n";
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_write(sc, ev, sizeof ev - 1);
+  ts_script_close(sc);
+  sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, 204, "No Content", no_headers);
+}
+
+/* The readable output escapes every control character on stdout and stderr;
+ * LF separates data: lines and TAB is kept. */
+START_TEST(test_escape_controls) {
+  control_script();
+  const char *args[] = {"-v", "--comments", "--retry", "10", url("/c"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  static const char expected[] = ": c\\x1b[1m\\x7f\n"
+                                 "event: t\\x1b]0;x\\x07y\n"
+                                 "id: a\\x1b[31mb\n"
+                                 "data: d\\x1b[2Jz\n"
+                                 "data: tab\there\\x01\n"
+                                 "data: n\\x00l\n"
+                                 "data: c1 \\u009b31m \\u0085 \\u0080\\u009f ok \xc2\xa0\xc3\xa9 \xe2\x82\xac\n"
+                                 "\n";
+  ck_assert_msg(p->out.len == sizeof expected - 1 &&
+                    memcmp(p->out.p, expected, sizeof expected - 1) == 0,
+                "unexpected output (%zu bytes): %s", p->out.len, p->out.p ? p->out.p : "");
+  EXPECT_NO_CONTROLS(p, out, "stdout");
+  EXPECT_NO_CONTROLS(p, err, "stderr");
+  ck_assert_msg(strstr(stderr_text(p), "Last-Event-ID a\\x1b[31mb)\n") != NULL,
+                "no escaped Last-Event-ID on stderr: %s", stderr_text(p));
+  ck_assert_int_eq(ts_server_request_count(g_srv), 2);
+  expect_header(1, "Last-Event-ID", "a\x1b[31mb"); /* sent as received */
+}
+END_TEST
+
+/* --json is unchanged: JSON's own escapes (\u001b ...; DEL and C1 controls
+ * are not JSON control characters and stay as they are). The -v notices on
+ * stderr are escaped as in the readable mode. */
+START_TEST(test_escape_json_unchanged) {
+  control_script();
+  const char *args[] = {"--json", "-v", "--comments", "--retry", "10", url("/c"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"comment\",\"comment\":\" c\\u001b[1m\x7f\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"t\\u001b]0;x\\u0007y\","
+                 "\"data\":\"d\\u001b[2Jz\\ntab\\there\\u0001\\nn\\u0000l\\n"
+                 "c1 \xc2\x9b" "31m \xc2\x85 \xc2\x80\xc2\x9f ok \xc2\xa0\xc3\xa9 \xe2\x82\xac\","
+                 "\"id\":\"a\\u001b[31mb\"}");
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"EOF\","), "bad EOF line: %s",
+                line ? line : "(none)");
+  line = next_line(p, STEP_MS);
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"HTTP_STATUS\",\"status\":204,"),
+                "bad 204 line: %s", line ? line : "(none)");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  ck_assert_ptr_null(memchr(p->out.p, 0x1b, p->out.len));
+  EXPECT_NO_CONTROLS(p, err, "stderr");
+  ck_assert_msg(strstr(stderr_text(p), "Last-Event-ID a\\x1b[31mb)\n") != NULL,
+                "no escaped Last-Event-ID on stderr: %s", stderr_text(p));
 }
 END_TEST
 
@@ -641,6 +742,14 @@ static const char *const usage_cases[][8] = {
     {"--json=yes", BAD_URL, NULL},
     {"ftp://127.0.0.1/x", NULL},
     {"not a url", NULL},
+    /* Controls in the arguments are escaped in the messages too. */
+    {"--max-events", "\x1b[2J", BAD_URL, NULL},
+    {"--bogus\x1b[2J", BAD_URL, NULL},
+    {"-\x1b", BAD_URL, NULL},
+    {"--json=\x1b[2J", BAD_URL, NULL},
+    {"-H", "X-\x1b[2J: v", BAD_URL, NULL},
+    {BAD_URL, "http://127.0.0.1:9/\x1b[2J", NULL},
+    {"http://127.0.0.1:9/\x1b[2J\x9b", NULL},
 };
 
 START_TEST(test_bad_usage) {
@@ -649,6 +758,7 @@ START_TEST(test_bad_usage) {
   ck_assert_msg(p->out.len == 0, "case %d: output on stdout: %s", _i, p->out.p);
   ck_assert_msg(strncmp(stderr_text(p), "sse-cat: ", 9) == 0, "case %d: stderr: %s", _i,
                 stderr_text(p));
+  EXPECT_NO_CONTROLS(p, err, "stderr");
   ck_assert_int_eq(ts_server_request_count(g_srv), 0);
 }
 END_TEST
@@ -692,6 +802,10 @@ static Suite *ssecat_suite(void) {
   tcase_add_test(tc, test_json_no_comments);
   tcase_add_test(tc, test_json_404);
   tcase_add_test(tc, test_plain_output);
+
+  tc = fixture_tcase(s, "escape", 60);
+  tcase_add_test(tc, test_escape_controls);
+  tcase_add_test(tc, test_escape_json_unchanged);
 
   tc = fixture_tcase(s, "ending", 60);
   tcase_add_test(tc, test_max_events);
