@@ -92,6 +92,7 @@ struct eventsource {
   es_phase phase;
   unsigned attempt;          /* consecutive failures */
   uint64_t opened_at;        /* ms, when the last connection opened */
+  int delivered;             /* it dispatched an event (a success) */
   uint64_t deadline;         /* reconnection or read-timeout deadline, ms */
   _Atomic uint64_t last_activity; /* ms of the last byte received */
   size_t heap_index;         /* position in the multi's deadline heap, or SIZE_MAX */
@@ -103,12 +104,17 @@ struct eventsource {
   CURL *easy;
   char *req_url;             /* the current hop's URL after a redirect (NULL: url) */
   unsigned hops;             /* redirects followed in this attempt */
+  int hop_get;               /* this hop is a GET without body (301/302 POST, 303) */
+  int hop_foreign;           /* this hop goes to another origin than url's */
+  int pending_redirect;      /* the response is a redirect to follow: req_url */
+  int resp_headers_done;     /* the response's blank line was seen */
+  int resp_encoding_bad;     /* a Content-Encoding libcurl cannot decode */
+  char resp_encoding[64];    /* that encoding, for the message */
   struct curl_slist *slist;
   long resp_status;          /* status of the response being received */
   int resp_type_ok;          /* its Content-Type is text/event-stream */
-  int resp_has_location;
+  char *resp_location;       /* its Location value, or NULL */
   eventsource_error_t pending_fail; /* set by a callback that aborted the transfer */
-  long pending_status;
   int in_multi_curl;         /* easy added to the curl multi */
 
   /* last failure */

@@ -97,6 +97,7 @@ struct es_parser {
 
   size_t max_line, max_event;         /* limits in force */
   size_t next_max_line, next_max_event; /* set by es_parser_set_limits */
+  size_t max_id; /* longest id: value adopted, decoded bytes (0: none) */
 
   /* stream state */
   unsigned char bom;     /* BOM bytes matched so far; 3: no longer looking */
@@ -506,6 +507,8 @@ static int too_large(es_parser *p, const char *what) {
 
 static const char MSG_LINE[] = "line longer than the max_line limit";
 static const char MSG_EVENT[] = "event data larger than the max_event limit";
+static const char MSG_ID[] = "id: field longer than the max_last_event_id limit "
+                             "(not adopted: the last event ID is unchanged)";
 
 /* A blank line: 9.2.6 "dispatch the event". */
 static int dispatch(es_parser *p) {
@@ -741,6 +744,13 @@ static int line_end(es_parser *p) {
     p->data.p[p->data.len++] = '\n';
     return ES_PARSER_OK;
   case F_ID:
+    if (p->max_id && p->scratch.len > p->max_id) {
+      /* Not adopted, never truncated; the event itself is kept. */
+      p->scratch.len = 0;
+      return p->cb.on_error
+                 ? stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, MSG_ID))
+                 : ES_PARSER_OK;
+    }
     buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
     buf_swap(&p->scratch, &p->idbuf);
     p->scratch.len = 0;
@@ -849,6 +859,8 @@ void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event) {
   p->next_max_line = max_line;
   p->next_max_event = max_event;
 }
+
+void es_parser_set_max_id(es_parser *p, size_t max_id) { p->max_id = max_id; }
 
 void es_parser_reset(es_parser *p) {
   /* Bytes held as a possible BOM that never completed are ordinary input:

@@ -35,7 +35,9 @@ typedef struct es_parser_callbacks {
   /* A comment line: the text after the ':' (leading space kept). */
   int (*on_comment)(void *ctx, const char *text, size_t len);
   /* A line or event went over a limit: the event was dropped and the parser
-   * skips to the end of the next blank line. code is EVENTSOURCE_ERR_TOO_LARGE. */
+   * skips to the end of the next blank line. Or an id: value was longer than
+   * the id limit: that field alone is ignored (the event goes on). code is
+   * EVENTSOURCE_ERR_TOO_LARGE. */
   int (*on_error)(void *ctx, eventsource_error_t code, const char *message);
 } es_parser_callbacks;
 
@@ -54,6 +56,10 @@ void es_parser_free(es_parser *p);
 
 /* Changes the limits (for the next line / event). */
 void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event);
+
+/* The longest id: value (decoded bytes) adopted as the last event ID (0, the
+ * default: no limit); a longer one is ignored with on_error. */
+void es_parser_set_max_id(es_parser *p, size_t max_id);
 
 /* Starts a new stream (a new connection): discards any partial line and
  * incomplete event (and its uncommitted id), expects a BOM again, and resets

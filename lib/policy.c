@@ -3,10 +3,12 @@
 
 long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
                       uint32_t rnd) {
-  if (base < 0)
-    base = 0;
-  if (max < 0)
-    max = 0;
+  /* The floor keeps "retry: 0" and a 0 maximum from a tight loop: doubling
+   * 0 would stay 0. */
+  if (base < EVENTSOURCE_MIN_RECONNECT_MS)
+    base = EVENTSOURCE_MIN_RECONNECT_MS;
+  if (max < EVENTSOURCE_MIN_RECONNECT_MS)
+    max = EVENTSOURCE_MIN_RECONNECT_MS;
   long d = base < max ? base : max;
   /* Doubling stops at max; no overflow since d <= max before each step. */
   for (unsigned i = 1; i < attempt && d < max; i++)
@@ -35,9 +37,11 @@ uint32_t es_random_next(uint64_t *state) {
   return (uint32_t)(x >> 32);
 }
 
-unsigned es_next_attempt(unsigned attempt, int was_open, uint64_t opened_at,
-                         uint64_t now, long reset_ms) {
-  if (was_open && now >= opened_at && now - opened_at >= (uint64_t)(reset_ms < 0 ? 0 : reset_ms))
+unsigned es_next_attempt(unsigned attempt, int was_open, int delivered,
+                         uint64_t opened_at, uint64_t now, long reset_ms) {
+  if (was_open &&
+      (delivered ||
+       (now >= opened_at && now - opened_at >= (uint64_t)(reset_ms < 0 ? 0 : reset_ms))))
     attempt = 0;
   return attempt == UINT32_MAX ? attempt : attempt + 1;
 }

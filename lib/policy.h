@@ -13,7 +13,8 @@
 /* The delay before reconnection attempt number `attempt` (1 for the first
  * after a failure): d = base * 2^(attempt-1), capped at max, then with
  * jitter drawn uniformly from [d, min(d + d/2, max)] using rnd (any 32-bit
- * value) when jitter is set. base and max are ms (>= 0, at most 24 h). */
+ * value) when jitter is set. base and max are ms (at most 24 h); both are
+ * raised to EVENTSOURCE_MIN_RECONNECT_MS first, so the delay never is less. */
 long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
                       uint32_t rnd);
 
@@ -21,10 +22,11 @@ long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
 long es_retry_capped(uint64_t ms, long max);
 
 /* The attempt number after a connection ended: one more than before, or 1
- * when the connection had opened (was_open) at opened_at and stayed open at
- * least reset_ms until now (all ms on one monotonic clock). */
-unsigned es_next_attempt(unsigned attempt, int was_open, uint64_t opened_at,
-                         uint64_t now, long reset_ms);
+ * when the connection had opened (was_open) at opened_at and either
+ * delivered an event or stayed open at least reset_ms until now (all ms on
+ * one monotonic clock). */
+unsigned es_next_attempt(unsigned attempt, int was_open, int delivered,
+                         uint64_t opened_at, uint64_t now, long reset_ms);
 
 /* The spec's decision: reestablish after a network error, the end of the
  * stream or a read timeout (1); fail the connection otherwise (0). */

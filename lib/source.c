@@ -98,6 +98,7 @@ static int on_event(void *ctx, const char *type, size_t type_len,
                     const char *data, size_t data_len, const char *id,
                     size_t id_len) {
   eventsource_t *es = ctx;
+  es->delivered = 1;
   eventsource_event_t ev = {0};
   ev.kind = EVENTSOURCE_KIND_MESSAGE;
   ev.type = type;
@@ -150,9 +151,12 @@ static const es_parser_callbacks parser_cbs = {on_event, on_retry, on_comment,
 
 /* An absolute http(s) URL with a host, that libcurl's URL parser accepts
  * (so a malformed URL is refused here, not retried for ever), without bytes
- * that could split the request line. Returns OK, URL or NOMEM. */
+ * that could split the request line, and short enough to be sent. Returns OK,
+ * URL, REQUEST_TOO_LARGE or NOMEM. */
 static eventsource_error_t check_url(const char *url) {
   size_t skip;
+  if (strlen(url) > EVENTSOURCE_MAX_URL)
+    return EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
   if (strncasecmp(url, "http://", 7) == 0)
     skip = 7;
   else if (strncasecmp(url, "https://", 8) == 0)
@@ -224,6 +228,7 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
   es->max_line = EVENTSOURCE_DEFAULT_MAX_LINE;
   es->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
   es->max_id = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID;
+  es_parser_set_max_id(es->parser, es->max_id);
   es->read_timeout_ms = EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS;
   es->heap_index = SIZE_MAX;
   es->phase = ES_IDLE;
@@ -246,6 +251,8 @@ void es_source_destroy(eventsource_t *es) {
   es_parser_free(es->parser);
   es_free(es->method);
   es_free(es->body);
+  es_free(es->req_url);
+  es_free(es->resp_location);
   es_free(es->url);
   pthread_mutex_destroy(&es->cb_lock);
   pthread_mutex_destroy(&es->multi_lock);
@@ -301,16 +308,23 @@ eventsource_error_t eventsource_set_body(eventsource_t *es, const void *body,
   return EVENTSOURCE_OK;
 }
 
+/* CR and LF would split the request (HEADER); other controls but HTAB are
+ * not allowed in a field value by RFC 9110 (INVALID_ARGUMENT). */
 static eventsource_error_t check_header(const char *name, const char *value) {
   if (!is_token(name))
     return EVENTSOURCE_ERR_HEADER;
-  if (value)
-    for (const char *p = value; *p; p++)
-      if (*p == '\r' || *p == '\n')
-        return EVENTSOURCE_ERR_HEADER;
   if (strcasecmp(name, "Last-Event-ID") == 0)
     return EVENTSOURCE_ERR_HEADER;
-  return EVENTSOURCE_OK;
+  if (!value)
+    return EVENTSOURCE_OK;
+  eventsource_error_t rc = EVENTSOURCE_OK;
+  for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+    if (*p == '\r' || *p == '\n')
+      return EVENTSOURCE_ERR_HEADER;
+    if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+      rc = EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  }
+  return rc;
 }
 
 static eventsource_error_t header_append(eventsource_t *es, const char *name,
@@ -389,6 +403,8 @@ eventsource_error_t eventsource_set_last_event_id(eventsource_t *es, const char 
     id = "";
   if (strpbrk(id, "\r\n"))
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if (es->max_id && strlen(id) > es->max_id)
+    return EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
   return es_parser_set_last_event_id(es->parser, id, strlen(id)) == 0
              ? EVENTSOURCE_OK
              : EVENTSOURCE_ERR_NOMEM;
@@ -457,6 +473,7 @@ eventsource_error_t eventsource_set_max_last_event_id(eventsource_t *es,
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   es->max_id = bytes;
+  es_parser_set_max_id(es->parser, bytes);
   return EVENTSOURCE_OK;
 }
 
@@ -650,44 +667,171 @@ static int is_event_stream(const char *v, size_t n) {
   return m == 17 && strncasecmp(v, "text/event-stream", 17) == 0;
 }
 
+static const char *decodable_encodings(void);
+
+static int is_redirect_status(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 ||
+         status == 308;
+}
+
+/* Fails the response being received with code (applied when the transfer
+ * ends); always 0, the header callback's "abort". */
+static int refuse(eventsource_t *es, eventsource_error_t code, long status,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int refuse(eventsource_t *es, eventsource_error_t code, long status,
+                  const char *fmt, ...) {
+  es->pending_fail = code;
+  es->last_error = code;
+  es->last_status = status;
+  es->last_curl_code = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+/* "scheme://host:port" of an absolute URL, lower case, the port explicit.
+ * Returns 0, or -1 when it cannot be told (then it counts as foreign). */
+static int url_origin(const char *url, char *out, size_t size) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  int rc = -1;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    int n = snprintf(out, size, "%s://%s:%s", scheme, host, port);
+    if (n > 0 && (size_t)n < size) {
+      for (char *c = out; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+      rc = 0;
+    }
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static int same_origin(const char *a, const char *b) {
+  char oa[512], ob[512];
+  return url_origin(a, oa, sizeof oa) == 0 && url_origin(b, ob, sizeof ob) == 0 &&
+         strcmp(oa, ob) == 0;
+}
+
+/* The absolute URL of a Location value, relative to base (curl_free() it),
+ * or NULL when it is not a URL. */
+static char *resolve_location(const char *base, const char *location) {
+  CURLU *u = curl_url();
+  char *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, location, CURLU_URLENCODE) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+    out = NULL;
+  curl_url_cleanup(u);
+  return out;
+}
+
+/* A redirect response (status 301, 302, 303, 307, 308): set up the next hop
+ * (pending_redirect, req_url, hop_get, hop_foreign) or refuse it with
+ * REDIRECT. The library follows redirects itself, so that it decides per
+ * hop what goes to which origin. Always returns 0: this transfer ends. */
+static int take_redirect(eventsource_t *es, long status) {
+  if (!es->resp_location)
+    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+                  "HTTP %ld redirect without a Location", status);
+  if (es->hops >= (unsigned long)es->max_redirects)
+    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+                  "HTTP %ld redirect not followed (max redirects %ld)", status,
+                  es->max_redirects);
+  const char *from = eventsource_request_url(es);
+  char *target = resolve_location(from, es->resp_location);
+  if (!target || check_url(target) != EVENTSOURCE_OK) {
+    curl_free(target);
+    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+                  "HTTP %ld redirect to a Location that is not a usable http(s) URL",
+                  status);
+  }
+  if (strncasecmp(from, "https:", 6) == 0 && strncasecmp(target, "http:", 5) == 0 &&
+      !es->redirect_downgrade)
+    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+                  "HTTP %ld redirect from https to http refused "
+                  "(eventsource_set_redirect_downgrade() allows it)",
+                  status);
+  char *copy = es_strdup(target);
+  curl_free(target);
+  if (!copy)
+    return refuse(es, EVENTSOURCE_ERR_NOMEM, 0, "out of memory following a redirect");
+  es_free(es->req_url);
+  es->req_url = copy;
+  es->hops++;
+  /* Fetch's rules: 303 becomes a GET (HEAD stays), 301 and 302 turn a POST
+   * into a GET; 307 and 308 keep the method and the body. */
+  const char *method = es->hop_get ? "GET" : es->method;
+  if ((status == 303 && strcmp(method, "HEAD") != 0) ||
+      ((status == 301 || status == 302) && strcmp(method, "POST") == 0))
+    es->hop_get = 1;
+  es->hop_foreign = !same_origin(es->url, copy);
+  es->pending_redirect = 1;
+  return 0;
+}
+
+/* Is every coding of a Content-Encoding value one libcurl decodes here?
+ * Otherwise the first that is not goes to es->resp_encoding. */
+static int encoding_supported(eventsource_t *es, const char *v, size_t n) {
+  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+  while (n) {
+    while (n && (*v == ' ' || *v == '\t' || *v == ',' || *v == '\r' || *v == '\n'))
+      v++, n--;
+    size_t m = 0;
+    while (m < n && v[m] != ',' && v[m] != ' ' && v[m] != '\t' && v[m] != '\r' &&
+           v[m] != '\n')
+      m++;
+    if (!m)
+      break;
+#define IS(word) (m == sizeof word - 1 && strncasecmp(v, word, m) == 0)
+    int ok = IS("identity") ||
+             ((IS("gzip") || IS("x-gzip") || IS("deflate")) &&
+              (ci->features & CURL_VERSION_LIBZ)) ||
+             (IS("br") && (ci->features & CURL_VERSION_BROTLI)) ||
+             (IS("zstd") && (ci->features & CURL_VERSION_ZSTD));
+#undef IS
+    if (!ok) {
+      size_t k = m < sizeof es->resp_encoding - 1 ? m : sizeof es->resp_encoding - 1;
+      memcpy(es->resp_encoding, v, k);
+      es->resp_encoding[k] = '\0';
+      return 0;
+    }
+    v += m, n -= m;
+  }
+  return 1;
+}
+
 /* The response headers are complete: validate them (HTML 9.2.3). Returns 0
- * to abort the transfer. */
+ * to end the transfer (refused, or a redirect to follow). */
 static int response_ready(eventsource_t *es) {
   long status = es->resp_status;
   if (status >= 100 && status < 200)
     return 1; /* interim response; the real one follows */
-  if ((status == 301 || status == 302 || status == 303 || status == 307 ||
-       status == 308) &&
-      es->resp_has_location && es->max_redirects > 0)
-    return 1; /* libcurl follows it (http and https only) */
-  if (status >= 300 && status < 400 &&
-      (status == 301 || status == 302 || status == 303 || status == 307 ||
-       status == 308)) {
-    es->pending_fail = EVENTSOURCE_ERR_REDIRECT;
-    es->pending_status = status;
-    set_error(es, EVENTSOURCE_ERR_REDIRECT, status, 0,
-              es->resp_has_location ? "HTTP %ld redirect not followed (max redirects)"
-                                    : "HTTP %ld redirect without a Location",
-              status);
-    return 0;
-  }
-  if (status != 200) {
-    es->pending_fail = EVENTSOURCE_ERR_HTTP_STATUS;
-    es->pending_status = status;
-    set_error(es, EVENTSOURCE_ERR_HTTP_STATUS, status, 0,
-              "HTTP status %ld (expected 200)", status);
-    return 0;
-  }
-  if (!es->resp_type_ok) {
-    es->pending_fail = EVENTSOURCE_ERR_CONTENT_TYPE;
-    es->pending_status = status;
-    set_error(es, EVENTSOURCE_ERR_CONTENT_TYPE, status, 0,
-              "Content-Type is not text/event-stream");
-    return 0;
-  }
+  es->resp_headers_done = 1;
+  if (is_redirect_status(status))
+    return take_redirect(es, status);
+  if (status != 200)
+    return refuse(es, EVENTSOURCE_ERR_HTTP_STATUS, status,
+                  "HTTP status %ld (expected 200)", status);
+  if (!es->resp_type_ok)
+    return refuse(es, EVENTSOURCE_ERR_CONTENT_TYPE, status,
+                  "Content-Type is not text/event-stream");
+  if (es->resp_encoding_bad)
+    return refuse(es, EVENTSOURCE_ERR_ENCODING, status,
+                  "Content-Encoding \"%s\" cannot be decoded (libcurl decodes: %s)",
+                  es->resp_encoding, decodable_encodings());
   /* Announce the connection. */
   es->phase = ES_OPEN;
   es->opened_at = es_now_ms();
+  es->delivered = 0;
   set_ready_state(es, EVENTSOURCE_OPEN);
   eventsource_event_t ev = {0};
   ev.kind = EVENTSOURCE_KIND_OPEN;
@@ -709,7 +853,9 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
     /* A new response (the first, an interim one, or after a redirect). */
     es->resp_status = 0;
     es->resp_type_ok = 0;
-    es->resp_has_location = 0;
+    es_free(es->resp_location);
+    es->resp_location = NULL;
+    es->resp_encoding_bad = 0;
     const char *sp = memchr(buf, ' ', len);
     if (sp) {
       long st = 0;
@@ -732,11 +878,21 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
   size_t nl = (size_t)(colon - buf);
   if (nl == 12 && strncasecmp(buf, "content-type", 12) == 0)
     es->resp_type_ok = is_event_stream(colon + 1, len - nl - 1);
+  else if (nl == 16 && strncasecmp(buf, "content-encoding", 16) == 0) {
+    if (!es->resp_encoding_bad && !encoding_supported(es, colon + 1, len - nl - 1))
+      es->resp_encoding_bad = 1;
+  }
   else if (nl == 8 && strncasecmp(buf, "location", 8) == 0) {
     const char *v = colon + 1, *end = buf + len;
-    while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+    while (v < end && (*v == ' ' || *v == '\t'))
       v++;
-    es->resp_has_location = v < end;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+                       end[-1] == '\n'))
+      end--;
+    es_free(es->resp_location);
+    es->resp_location = v < end ? es_memdup0(v, (size_t)(end - v)) : NULL;
+    if (v < end && !es->resp_location)
+      return refuse(es, EVENTSOURCE_ERR_NOMEM, 0, "out of memory reading a Location");
   }
   return len;
 }
@@ -782,27 +938,80 @@ static int slist_add_header(struct curl_slist **sl, const char *name,
   return 0;
 }
 
+/* libcurl 7.88 and later build the request line, the headers and a body
+ * under 64 KiB in one buffer of at most 1 MiB, and fail with "Out of memory"
+ * past it: a request over that can never be sent. */
+#define ES_CURL_MAX_REQUEST (1024u * 1024u)
+#define ES_CURL_INLINE_BODY (64u * 1024u)
+/* Room for what libcurl adds (Host, Content-Length, Accept-Encoding, ...). */
+#define ES_REQUEST_SLACK 4096u
+
+/* The libcurl Content-Encodings this libcurl decodes, for messages. */
+static const char *decodable_encodings(void) {
+  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+  static const char *const names[8] = {
+      "identity only",  "gzip, deflate",         "br",         "gzip, deflate, br",
+      "zstd",           "gzip, deflate, zstd",   "br, zstd",   "gzip, deflate, br, zstd"};
+  unsigned i = ((ci->features & CURL_VERSION_LIBZ) ? 1u : 0u) |
+               ((ci->features & CURL_VERSION_BROTLI) ? 2u : 0u) |
+               ((ci->features & CURL_VERSION_ZSTD) ? 4u : 0u);
+  return names[i];
+}
+
+/* Is user header i sent on this hop? All of them to the URL's own origin;
+ * to another one only with eventsource_set_redirect_headers(), except the
+ * Content-Type of a body that goes along. */
+static int header_sent(const eventsource_t *es, size_t i, int has_body) {
+  if (!es->hop_foreign || es->redirect_headers)
+    return 1;
+  return has_body && strcasecmp(es->headers[i].name, "Content-Type") == 0;
+}
+
 static eventsource_error_t build_request(eventsource_t *es) {
   CURL *e = es->easy;
   struct curl_slist *sl = NULL;
-  int has_accept = 0, has_cache = 0, has_ctype = 0;
+  const char *url = eventsource_request_url(es);
+  const char *method = es->hop_get ? "GET" : es->method;
+  const char *body = es->hop_get ? NULL : es->body;
+  size_t body_len = body ? es->body_len : 0;
+  size_t idlen;
+  const char *id = es_parser_last_event_id(es->parser, &idlen);
+  size_t size = strlen(method) + strlen(url) + 16 + (idlen ? idlen + 17 : 0) +
+                (body_len < ES_CURL_INLINE_BODY ? body_len : 0) + ES_REQUEST_SLACK;
+  int has_accept = 0, has_cache = 0, has_ctype = 0, has_encoding = 0;
   for (size_t i = 0; i < es->nheaders; i++) {
-    has_accept |= strcasecmp(es->headers[i].name, "Accept") == 0;
-    has_cache |= strcasecmp(es->headers[i].name, "Cache-Control") == 0;
-    has_ctype |= strcasecmp(es->headers[i].name, "Content-Type") == 0;
+    if (!header_sent(es, i, body != NULL))
+      continue;
+    const char *n = es->headers[i].name;
+    has_accept |= strcasecmp(n, "Accept") == 0;
+    has_cache |= strcasecmp(n, "Cache-Control") == 0;
+    has_ctype |= strcasecmp(n, "Content-Type") == 0;
+    has_encoding |= strcasecmp(n, "Accept-Encoding") == 0;
+    size += strlen(n) + strlen(es->headers[i].value) + 4;
+  }
+  if (size > ES_CURL_MAX_REQUEST) {
+    set_error(es, EVENTSOURCE_ERR_REQUEST_TOO_LARGE, 0, 0,
+              "the request would be about %zu bytes (URL %zu, Last-Event-ID %zu), "
+              "over libcurl's limit of %u bytes",
+              size, strlen(url), idlen, ES_CURL_MAX_REQUEST);
+    return EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
   }
   /* The defaults a user header does not replace; "Expect:" and an empty
    * "Content-Type:" remove libcurl's own (100-continue round trips, and the
-   * form type: a body has no type unless the user sets one). */
-  const char *fixed[4];
+   * form type: a body has no type unless the user sets one); an empty
+   * "Accept-Encoding:" keeps libcurl from advertising the encodings it
+   * decodes (it decodes them all the same) unless compression is asked for. */
+  const char *fixed[5];
   size_t nfixed = 0;
   if (!has_accept)
     fixed[nfixed++] = "Accept: text/event-stream";
   if (!has_cache)
     fixed[nfixed++] = "Cache-Control: no-cache";
   fixed[nfixed++] = "Expect:";
-  if (es->body && !has_ctype)
+  if (body && !has_ctype)
     fixed[nfixed++] = "Content-Type:";
+  if (!es->compression && !has_encoding)
+    fixed[nfixed++] = "Accept-Encoding:";
   for (size_t i = 0; i < nfixed; i++) {
     struct curl_slist *t = curl_slist_append(sl, fixed[i]);
     if (!t)
@@ -810,11 +1019,10 @@ static eventsource_error_t build_request(eventsource_t *es) {
     sl = t;
   }
   for (size_t i = 0; i < es->nheaders; i++)
-    if (slist_add_header(&sl, es->headers[i].name, strlen(es->headers[i].name),
+    if (header_sent(es, i, body != NULL) &&
+        slist_add_header(&sl, es->headers[i].name, strlen(es->headers[i].name),
                          es->headers[i].value, strlen(es->headers[i].value)) != 0)
       goto nomem;
-  size_t idlen;
-  const char *id = es_parser_last_event_id(es->parser, &idlen);
   if (idlen && slist_add_header(&sl, "Last-Event-ID", 13, id, idlen) != 0)
     goto nomem;
   curl_slist_free_all(es->slist);
@@ -826,7 +1034,7 @@ static eventsource_error_t build_request(eventsource_t *es) {
     if (rc == CURLE_OK)                                                        \
       rc = curl_easy_setopt(e, opt, val);                                      \
   } while (0)
-  SET(CURLOPT_URL, es->url);
+  SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, es->slist);
   SET(CURLOPT_PRIVATE, (void *)es);
   SET(CURLOPT_WRITEFUNCTION, write_cb);
@@ -835,31 +1043,31 @@ static eventsource_error_t build_request(eventsource_t *es) {
   SET(CURLOPT_HEADERDATA, (void *)es);
   SET(CURLOPT_ERRORBUFFER, es->curl_errbuf);
   SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_FOLLOWLOCATION, es->max_redirects > 0 ? 1L : 0L);
-  SET(CURLOPT_MAXREDIRS, es->max_redirects);
+  /* Redirects are followed here, one transfer per hop (take_redirect). */
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Decode every encoding libcurl knows ("": all of them). */
+  SET(CURLOPT_ACCEPT_ENCODING, "");
   /* The headers of a proxy's CONNECT response are not the server's response. */
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   SET(CURLOPT_CONNECTTIMEOUT_MS, es->connect_timeout_ms);
-  if (es->body) {
+  if (body) {
     /* libcurl keeps its own copy: the user may replace the body (from a
-     * listener) while this transfer, or a redirect of it, still sends it. */
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)es->body_len);
-    SET(CURLOPT_COPYPOSTFIELDS, es->body);
+     * listener) while this transfer still sends it. */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body);
   } else {
     SET(CURLOPT_HTTPGET, 1L);
-    if (strcmp(es->method, "POST") == 0) {
+    if (strcmp(method, "POST") == 0) {
       SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
       SET(CURLOPT_POSTFIELDS, "");
     }
   }
   /* libcurl's own verbs are GET without a body and POST with one (or the
    * empty one above); anything else, GET with a body included, is named. */
-  int plain = strcmp(es->method, "POST") == 0 ||
-              (strcmp(es->method, "GET") == 0 && !es->body);
-  SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : es->method);
+  int plain = strcmp(method, "POST") == 0 || (strcmp(method, "GET") == 0 && !body);
+  SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : method);
 #undef SET
   if (rc != CURLE_OK) {
     set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)rc, "libcurl: %s",
@@ -871,6 +1079,23 @@ nomem:
   curl_slist_free_all(sl);
   set_error(es, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory building the request");
   return EVENTSOURCE_ERR_NOMEM;
+}
+
+/* The credentials a curl callback may have set travel with the handle:
+ * cleared for a hop to another origin, as the user's headers are. */
+static CURLcode drop_foreign_credentials(eventsource_t *es) {
+  if (!es->hop_foreign || es->redirect_headers)
+    return CURLE_OK;
+  CURLcode rc = curl_easy_setopt(es->easy, CURLOPT_USERPWD, (char *)NULL);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(es->easy, CURLOPT_USERNAME, (char *)NULL);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(es->easy, CURLOPT_PASSWORD, (char *)NULL);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(es->easy, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(es->easy, CURLOPT_COOKIE, (char *)NULL);
+  return rc;
 }
 
 /* The source is finished: CLOSED, out of the deadline heap. */
@@ -896,15 +1121,19 @@ static void fail(eventsource_t *es, eventsource_error_t why) {
   finish(es, why);
 }
 
-void es_source_connect(eventsource_t *es) {
+/* Starts one request of the current attempt: the first, or a redirect's
+ * next hop (req_url, hop_get and hop_foreign already set). */
+static void start_request(eventsource_t *es) {
   eventsource_multi_t *m = es->multi;
   es_multi_set_deadline(m, es, 0);
   es->phase = ES_TRANSFER;
   set_ready_state(es, EVENTSOURCE_CONNECTING);
   es->pending_fail = EVENTSOURCE_OK;
-  es->pending_status = 0;
+  es->pending_redirect = 0;
   es->resp_status = 0;
   es->resp_type_ok = 0;
+  es->resp_headers_done = 0;
+  es->resp_encoding_bad = 0;
   es->curl_errbuf[0] = '\0';
   if (es->prepare_fn) {
     pthread_mutex_lock(&es->cb_lock);
@@ -949,6 +1178,12 @@ void es_source_connect(eventsource_t *es) {
       return;
     }
   }
+  CURLcode cc = drop_foreign_credentials(es);
+  if (cc != CURLE_OK) {
+    set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)cc, "libcurl: %s", curl_easy_strerror(cc));
+    fail(es, EVENTSOURCE_ERR_CURL);
+    return;
+  }
   es_parser_reset(es->parser);
   if (es_multi_add_easy(m, es) != 0) {
     set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_multi_add_handle failed");
@@ -958,6 +1193,16 @@ void es_source_connect(eventsource_t *es) {
   atomic_store(&es->last_activity, es_now_ms());
   if (es->read_timeout_ms > 0)
     es_multi_set_deadline(m, es, es_now_ms() + (uint64_t)es->read_timeout_ms);
+}
+
+void es_source_connect(eventsource_t *es) {
+  /* A new attempt starts at the URL the user gave. */
+  es_free(es->req_url);
+  es->req_url = NULL;
+  es->hops = 0;
+  es->hop_get = 0;
+  es->hop_foreign = 0;
+  start_request(es);
 }
 
 void es_source_drop_transfer(eventsource_t *es) {
@@ -970,8 +1215,8 @@ void es_source_drop_transfer(eventsource_t *es) {
 /* The connection ended with why: ask the policy, then reestablish or fail. */
 static void connection_ended(eventsource_t *es, eventsource_error_t why) {
   uint64_t now = es_now_ms();
-  es->attempt = es_next_attempt(es->attempt, es->phase == ES_OPEN, es->opened_at,
-                                now, es->backoff_reset_ms);
+  es->attempt = es_next_attempt(es->attempt, es->phase == ES_OPEN, es->delivered,
+                                es->opened_at, now, es->backoff_reset_ms);
   es_parser_finish(es->parser);
   int reconnect = es_default_reconnect(why);
   long delay = es_backoff_delay(es->retry_ms, es->max_retry_ms, es->attempt,
@@ -1009,10 +1254,88 @@ static void connection_ended(eventsource_t *es, eventsource_error_t why) {
   pthread_mutex_unlock(&es->cb_lock);
 }
 
+/* A failed transfer: what it means, with the message the user sees. */
+static eventsource_error_t classify_curl(eventsource_t *es, CURLcode result) {
+  const char *detail = es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result);
+  eventsource_error_t why = EVENTSOURCE_ERR_NETWORK;
+  switch (result) {
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    why = EVENTSOURCE_ERR_URL;
+    set_error(es, why, 0, (int)result, "unusable URL: %s", detail);
+    return why;
+  /* Retrying the same handshake cannot heal these. */
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_CLIENTCERT:
+  case CURLE_USE_SSL_FAILED:
+    why = EVENTSOURCE_ERR_TLS;
+    set_error(es, why, 0, (int)result, "TLS: %s", detail);
+    return why;
+  case CURLE_BAD_CONTENT_ENCODING:
+    why = EVENTSOURCE_ERR_ENCODING;
+    set_error(es, why, 0, (int)result, "the response body cannot be decoded: %s", detail);
+    return why;
+  case CURLE_NOT_BUILT_IN:
+  case CURLE_BAD_FUNCTION_ARGUMENT:
+  case CURLE_UNKNOWN_OPTION:
+    why = EVENTSOURCE_ERR_CURL;
+    set_error(es, why, 0, (int)result, "libcurl: %s", detail);
+    return why;
+  case CURLE_OUT_OF_MEMORY: {
+    /* libcurl's word for a request over its 1 MiB buffer, and for a response
+     * header line over CURL_MAX_HTTP_HEADER: tell them apart by what was sent. */
+    long req_size = 0;
+    curl_easy_getinfo(es->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    if (req_size == 0) {
+      why = EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
+      set_error(es, why, 0, (int)result,
+                "libcurl could not build the request: larger than its limit of %u "
+                "bytes (or out of memory)", ES_CURL_MAX_REQUEST);
+      return why;
+    }
+    if (!es->resp_headers_done) {
+      why = EVENTSOURCE_ERR_RESPONSE_TOO_LARGE;
+      set_error(es, why, es->resp_status, (int)result,
+                "a response header line is longer than libcurl's limit of %d bytes "
+                "(or out of memory)", CURL_MAX_HTTP_HEADER);
+      return why;
+    }
+    break;
+  }
+  case CURLE_RECV_ERROR:
+    if (!es->resp_headers_done &&
+        strncmp(es->curl_errbuf, "Too large response headers", 26) == 0) {
+      why = EVENTSOURCE_ERR_RESPONSE_TOO_LARGE;
+      set_error(es, why, es->resp_status, (int)result,
+                "the response headers are larger than libcurl's limit: %s", detail);
+      return why;
+    }
+    break;
+  default:
+    break;
+  }
+  set_error(es, why, 0, (int)result, "%s", detail);
+  return why;
+}
+
 void es_source_transfer_done(eventsource_t *es, CURLcode result) {
   es_source_drop_transfer(es);
   if (is_closed(es) || (es->ops & (ES_OP_CLOSE | ES_OP_RESTART)))
     return; /* the queued op takes over */
+  if (es->pending_redirect) {
+    start_request(es); /* the next hop of the same attempt */
+    return;
+  }
   eventsource_error_t why;
   if (es->pending_fail) {
     why = es->pending_fail;
@@ -1026,22 +1349,8 @@ void es_source_transfer_done(eventsource_t *es, CURLcode result) {
       set_error(es, why, es->resp_status, 0, "HTTP status %ld (expected 200)",
                 es->resp_status);
     }
-  } else if (result == CURLE_TOO_MANY_REDIRECTS ||
-             ((result == CURLE_UNSUPPORTED_PROTOCOL || result == CURLE_URL_MALFORMAT) &&
-              (es->resp_status >= 300 && es->resp_status < 400))) {
-    /* Too many, or a Location that is not a usable http(s) URL. */
-    why = EVENTSOURCE_ERR_REDIRECT;
-    set_error(es, why, es->resp_status, (int)result, "redirect refused: %s",
-              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
-  } else if (result == CURLE_URL_MALFORMAT || result == CURLE_UNSUPPORTED_PROTOCOL) {
-    /* Retrying cannot help. */
-    why = EVENTSOURCE_ERR_URL;
-    set_error(es, why, 0, (int)result, "unusable URL: %s",
-              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
   } else {
-    why = EVENTSOURCE_ERR_NETWORK;
-    set_error(es, why, 0, (int)result, "%s",
-              es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result));
+    why = classify_curl(es, result);
   }
   connection_ended(es, why);
 }

@@ -274,12 +274,12 @@ START_TEST(test_reconnect) {
     ts_script_hold(sc);
     p[i].close_after = 2;
     eventsource_t *es = add_source(m, ts_server_url(srv[i], "/r"), &p[i]);
-    ck_assert_int_eq(eventsource_set_retry(es, 50), EVENTSOURCE_OK);
+    ck_assert_int_eq(eventsource_set_retry(es, 150), EVENTSOURCE_OK);
     ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   }
   long t0 = tu_now_ms();
   d->run(m);
-  ck_assert_int_ge(tu_now_ms() - t0, 50); /* the retry time was waited for */
+  ck_assert_int_ge(tu_now_ms() - t0, 150); /* the retry time was waited for */
   for (int i = 0; i < N; i++) {
     ck_assert_int_eq(p[i].opens, 2);
     ck_assert_int_eq(p[i].messages, 2);
@@ -287,7 +287,7 @@ START_TEST(test_reconnect) {
     ck_assert_int_eq(p[i].errors, 1);
     ck_assert_int_eq(p[i].last_error, EVENTSOURCE_ERR_EOF);
     ck_assert_int_eq(p[i].last_will_reconnect, 1);
-    ck_assert_int_eq(p[i].last_reconnect_ms, 50);
+    ck_assert_int_eq(p[i].last_reconnect_ms, 150);
     ck_assert_int_eq(ts_server_request_count(srv[i]), 2);
     ts_request r;
     char id[32];

@@ -757,7 +757,7 @@ START_TEST(test_ready_state_transitions) {
   ck_assert_str_eq(e.type, "error");
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
-  ck_assert_int_eq(e.reconnect_ms, 0);
+  ck_assert_int_eq(e.reconnect_ms, EVENTSOURCE_MIN_RECONNECT_MS); /* retry 0: the floor */
   ck_assert_int_eq(e.curl_code, 0);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   eventsource_close(es);
@@ -1013,7 +1013,7 @@ END_TEST
 START_TEST(test_retry_field_sets_delay) {
   ctx c;
   ctx_init(&c);
-  script_stream(&c, 0, "retry: 40\ndata: a\n\n", NULL);
+  script_stream(&c, 0, "retry: 140\ndata: a\n\n", NULL);
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
@@ -1023,7 +1023,7 @@ START_TEST(test_retry_field_sets_delay) {
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
-  ck_assert_int_eq(e.reconnect_ms, 40);
+  ck_assert_int_eq(e.reconnect_ms, 140);
   ck_assert_int_eq(e.state, EVENTSOURCE_CONNECTING);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ctx_fini(&c);
@@ -1039,12 +1039,12 @@ START_TEST(test_set_retry_and_bad_retry_field) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_retry(es, -1), EVENTSOURCE_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(eventsource_set_retry(NULL, 10), EVENTSOURCE_ERR_INVALID_ARGUMENT);
-  set_retry_exact(es, 25);
+  set_retry_exact(es, 125);
   ctx_run(&c);
   log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
-  ck_assert_int_eq(e.reconnect_ms, 25);
+  ck_assert_int_eq(e.reconnect_ms, 125);
   ck_assert_int_eq(e.will_reconnect, 1);
   ctx_fini(&c);
 }
@@ -1140,7 +1140,7 @@ START_TEST(test_read_timeout_reconnects) {
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_READ_TIMEOUT);
   ck_assert_int_eq(e.will_reconnect, 1);
-  ck_assert_int_eq(e.reconnect_ms, 0);
+  ck_assert_int_eq(e.reconnect_ms, EVENTSOURCE_MIN_RECONNECT_MS);
   ck_assert_int_eq(e.state, EVENTSOURCE_CONNECTING);
   /* the first connection was dropped by the client */
   ck_assert_int_ge(ts_server_wait_client_closes(c.srv, 1, WAIT_MS), 1);
@@ -1355,7 +1355,7 @@ START_TEST(test_policy_stops) {
   eventsource_t *es = ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_policy_callback(es, policy_hook, &c),
                    EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
+  set_retry_exact(es, 0);
   c.policy_mode = POLICY_STOP;
   ctx_run(&c);
   ck_assert(ctx_wait_run(&c, WAIT_MS));
@@ -1377,7 +1377,7 @@ START_TEST(test_policy_stops) {
   ck_assert_int_eq(c.policy[0].status, 0);
   ck_assert_uint_eq(c.policy[0].attempt, 1);
   ck_assert_int_eq(c.policy[0].default_reconnect, 1);
-  ck_assert_int_eq(c.policy[0].default_delay, 0);
+  ck_assert_int_eq(c.policy[0].default_delay, EVENTSOURCE_MIN_RECONNECT_MS);
   pthread_mutex_unlock(&c.mu);
   ck_assert_int_eq(eventsource_last_error(es), EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(eventsource_run(es), EVENTSOURCE_ERR_STATE);
@@ -1827,21 +1827,21 @@ START_TEST(test_connection_refused) {
   snprintf(url, sizeof url, "%s", ts_server_url(gone, "/"));
   ts_server_stop(gone);
   eventsource_t *es = ctx_new_es_url(&c, url);
-  set_retry_exact(es, 20);
+  set_retry_exact(es, 120);
   ctx_run(&c);
   log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 2);
   rec e = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_NETWORK);
   ck_assert_int_ne(e.curl_code, 0);
   ck_assert_int_eq(e.will_reconnect, 1);
-  ck_assert_int_eq(e.reconnect_ms, 20);
+  ck_assert_int_eq(e.reconnect_ms, 120);
   ck_assert_int_eq(e.status, 0);
   ck_assert_int_eq(e.state, EVENTSOURCE_CONNECTING);
   rec e2 = log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 1);
   ck_assert_int_eq(e2.error, EVENTSOURCE_ERR_NETWORK);
   ck_assert_int_ne(e2.curl_code, 0);
   ck_assert_int_eq(e2.will_reconnect, 1);
-  ck_assert_int_eq(e2.reconnect_ms, 40); /* the second failure in a row: doubled */
+  ck_assert_int_eq(e2.reconnect_ms, 240); /* the second failure in a row: doubled */
   ck_assert_uint_eq(log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 0);
   ctx_fini(&c);
 }
@@ -1914,22 +1914,28 @@ START_TEST(test_connect_timeout) {
 }
 END_TEST
 
-/* Backoff, jitter off: three connections in a row end, then one stays. */
+/* Backoff, jitter off: three connections in a row end, then one stays. The
+ * reconnection time is the floor, EVENTSOURCE_MIN_RECONNECT_MS. */
+#define B EVENTSOURCE_MIN_RECONNECT_MS
 static const struct backoff_case {
-  int opens;     /* 1: each opens (200, an event) before it ends (EOF);
+  int opens;     /* 1: each opens (200) before it ends (EOF);
                     0: each fails before opening (no response: NETWORK) */
+  int events;    /* with opens: 1 when each delivers an event, 0 a comment */
   long reset_ms; /* eventsource_set_backoff_reset(), -1: the default (60 s) */
   long want[3];  /* the reconnect_ms of the three error notifications */
   unsigned attempt[3];
 } backoff_cases[] = {
-    {0, -1, {20, 40, 80}, {1, 2, 3}},
+    {0, 0, -1, {B, 2 * B, 4 * B}, {1, 2, 3}},
     /* only a connection that opened can reset the counter */
-    {0, 0, {20, 40, 80}, {1, 2, 3}},
-    /* opened, but for less than the reset time: still consecutive failures */
-    {1, -1, {20, 40, 80}, {1, 2, 3}},
+    {0, 0, 0, {B, 2 * B, 4 * B}, {1, 2, 3}},
+    /* opened, but no event and less than the reset time: still failures */
+    {1, 0, -1, {B, 2 * B, 4 * B}, {1, 2, 3}},
+    /* opened and delivered an event, then ended: a success, no growth */
+    {1, 1, -1, {B, B, B}, {1, 1, 1}},
     /* a reset time of 0: every connection that opened resets it */
-    {1, 0, {20, 20, 20}, {1, 1, 1}},
+    {1, 0, 0, {B, B, B}, {1, 1, 1}},
 };
+#undef B
 
 START_TEST(test_backoff) {
   const struct backoff_case *t = &backoff_cases[_i];
@@ -1937,7 +1943,7 @@ START_TEST(test_backoff) {
   ctx_init(&c);
   for (int i = 0; i < 3; i++) {
     if (t->opens) {
-      script_stream(&c, 0, "data: x\n\n", NULL);
+      script_stream(&c, 0, t->events ? "data: x\n\n" : ":no event\n\n", NULL);
     } else {
       ts_script *sc = ts_server_add_script(c.srv);
       ts_script_close(sc); /* the request is read, nothing is answered */
@@ -1945,8 +1951,9 @@ START_TEST(test_backoff) {
   }
   script_stream(&c, 1, "data: last\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_retry(es, 20), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_max_retry(es, 1000), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_retry(es, EVENTSOURCE_MIN_RECONNECT_MS),
+                   EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_max_retry(es, 10000), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_backoff_reset(es, -1),
                    EVENTSOURCE_ERR_INVALID_ARGUMENT);
@@ -1955,7 +1962,7 @@ START_TEST(test_backoff) {
   ck_assert_int_eq(eventsource_set_policy_callback(es, policy_hook, &c),
                    EVENTSOURCE_OK); /* POLICY_RECORD: records, changes nothing */
   ctx_run(&c);
-  size_t msgs = (size_t)(3 * t->opens + 1);
+  size_t msgs = (size_t)(3 * t->events + 1);
   log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, msgs);
   rec last = log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, msgs - 1);
   assert_data(&last, "last");
@@ -1998,6 +2005,14 @@ static void on_message_count_close(eventsource_t *es,
     eventsource_close(es);
 }
 
+/* A policy that reconnects at once: below the library's floor, which only
+ * a policy may do (keeps a thousand reconnections fast). */
+static void policy_no_delay(eventsource_t *es, eventsource_error_t why, long status,
+                            unsigned attempt, int *reconnect, long *delay_ms,
+                            void *ud) {
+  *delay_ms = 0;
+}
+
 /* One source through `n` connections, closed from a listener at the n-th
  * message. */
 static void reconnect_many(ctx *c, int n) {
@@ -2007,6 +2022,8 @@ static void reconnect_many(ctx *c, int n) {
   ts_script_write(sc, resp, sizeof resp - 1);
   eventsource_t *es = ctx_new_es(c, "/");
   set_retry_exact(es, 0);
+  ck_assert_int_eq(eventsource_set_policy_callback(es, policy_no_delay, NULL),
+                   EVENTSOURCE_OK);
   c->close_after = n;
   ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_count_close,
                                             c, NULL),
@@ -2408,11 +2425,11 @@ START_TEST(test_retry_capped_by_max_retry) {
   script_stream(&c, 0, "retry: 100000\ndata: a\n\n", NULL);
   script_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_max_retry(es, 30), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_max_retry(es, 150), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ctx_run(&c);
   log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
-  ck_assert_int_eq(log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).reconnect_ms, 30);
+  ck_assert_int_eq(log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).reconnect_ms, 150);
   ctx_fini(&c);
 }
 END_TEST

@@ -65,7 +65,14 @@ START_TEST(test_backoff_exact) {
   ck_assert_int_eq(es_backoff_delay(1000, 30000, 5, 0, 0), 16000);
   ck_assert_int_eq(es_backoff_delay(1000, 30000, 6, 0, 0), 30000);
   ck_assert_int_eq(es_backoff_delay(1000, 30000, 4000000000u, 0, 0), 30000);
-  ck_assert_int_eq(es_backoff_delay(0, 30000, 7, 0, 0), 0);
+  /* A reconnection time of 0 backs off from the floor (was: 0 for ever, a
+   * tight loop against a dead server after "retry: 0"). */
+  ck_assert_int_eq(es_backoff_delay(0, 30000, 1, 0, 0), EVENTSOURCE_MIN_RECONNECT_MS);
+  ck_assert_int_eq(es_backoff_delay(0, 30000, 7, 0, 0), 64 * EVENTSOURCE_MIN_RECONNECT_MS);
+  ck_assert_int_eq(es_backoff_delay(0, 30000, 40, 0, 0), 30000);
+  /* A maximum below the floor does not bring the delay under it. */
+  ck_assert_int_eq(es_backoff_delay(0, 0, 5, 0, 0), EVENTSOURCE_MIN_RECONNECT_MS);
+  ck_assert_int_eq(es_backoff_delay(1000, 0, 1, 1, 77), EVENTSOURCE_MIN_RECONNECT_MS);
   /* A base above the maximum is capped. */
   ck_assert_int_eq(es_backoff_delay(90000, 30000, 1, 0, 0), 30000);
 }
@@ -105,14 +112,18 @@ END_TEST
 
 START_TEST(test_attempt_clock) {
   /* A failure before opening, or a short connection, counts up. */
-  ck_assert_uint_eq(es_next_attempt(0, 0, 0, 1000, 60000), 1);
-  ck_assert_uint_eq(es_next_attempt(3, 0, 0, 1000000, 60000), 4);
-  ck_assert_uint_eq(es_next_attempt(3, 1, 1000, 1000 + 59999, 60000), 4);
+  ck_assert_uint_eq(es_next_attempt(0, 0, 0, 0, 1000, 60000), 1);
+  ck_assert_uint_eq(es_next_attempt(3, 0, 0, 0, 1000000, 60000), 4);
+  ck_assert_uint_eq(es_next_attempt(3, 1, 0, 1000, 1000 + 59999, 60000), 4);
   /* A connection that stayed open for the reset time starts over. */
-  ck_assert_uint_eq(es_next_attempt(3, 1, 1000, 1000 + 60000, 60000), 1);
-  ck_assert_uint_eq(es_next_attempt(7, 1, 5, 5, 0), 1);
+  ck_assert_uint_eq(es_next_attempt(3, 1, 0, 1000, 1000 + 60000, 60000), 1);
+  ck_assert_uint_eq(es_next_attempt(7, 1, 0, 5, 5, 0), 1);
+  /* So does one that delivered an event, however short. */
+  ck_assert_uint_eq(es_next_attempt(3, 1, 1, 1000, 1001, 60000), 1);
+  /* "Delivered" without having opened cannot happen; it does not reset. */
+  ck_assert_uint_eq(es_next_attempt(3, 0, 1, 1000, 1001, 60000), 4);
   /* Saturates instead of wrapping to 0. */
-  ck_assert_uint_eq(es_next_attempt(UINT32_MAX, 0, 0, 0, 1), UINT32_MAX);
+  ck_assert_uint_eq(es_next_attempt(UINT32_MAX, 0, 0, 0, 0, 1), UINT32_MAX);
 }
 END_TEST
 
