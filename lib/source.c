@@ -755,11 +755,13 @@ static int take_redirect(eventsource_t *es, long status) {
                   status);
   }
   if (strncasecmp(from, "https:", 6) == 0 && strncasecmp(target, "http:", 5) == 0 &&
-      !es->redirect_downgrade)
+      !es->redirect_downgrade) {
+    curl_free(target);
     return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
                   "HTTP %ld redirect from https to http refused "
                   "(eventsource_set_redirect_downgrade() allows it)",
                   status);
+  }
   char *copy = es_strdup(target);
   curl_free(target);
   if (!copy)
