@@ -369,11 +369,11 @@ eventsource_set_connect_timeout(eventsource_t *es, long ms);
 
 /* How many redirects (301, 302, 303, 307, 308; http and https only) one
  * attempt follows (default 10; 0 follows none; at most 1000). More, or a
- * Location that is not a usable http(s) URL, fails the source with REDIRECT.
- * libcurl's rules apply: a POST becomes a GET after 301, 302 and 303, and
- * 307 and 308 keep the method and body; a method set with
- * eventsource_set_method() other than GET and POST is kept across every
- * redirect, 303 included (where a browser would switch to GET). */
+ * Location that is not a usable http(s) URL, fails the source with REDIRECT
+ * (not retried). Fetch's rules apply: 303 turns any method but HEAD into a
+ * GET without body, 301 and 302 turn a POST into a GET, and 307 and 308
+ * keep the method and the body. Every reconnection starts again at the URL
+ * given to eventsource_new(). */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_redirects(eventsource_t *es, long n);
 
