@@ -430,8 +430,10 @@ eventsource_set_max_event(eventsource_t *es, size_t bytes);
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_last_event_id(eventsource_t *es, size_t bytes);
 /* Called on the loop thread before every connection attempt, the first
- * included. It may change headers, method and body (a fresh Authorization
- * token, say). Returning non-zero fails the source: CLOSED, error CALLBACK. */
+ * included, and before each redirected request of an attempt (same attempt
+ * number; eventsource_request_url() tells where the request goes). It may
+ * change headers, method and body (a fresh Authorization token, say).
+ * Returning non-zero fails the source: CLOSED, error CALLBACK. */
 typedef int (*eventsource_prepare_fn)(eventsource_t *es, unsigned attempt,
                                       void *userdata);
 EVENTSOURCE_EXPORT eventsource_error_t

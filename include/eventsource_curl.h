@@ -19,13 +19,18 @@
 extern "C" {
 #endif
 
-/* Called on the loop thread before every connection attempt, after the
- * prepare callback and after the library set its own options on easy. The
+/* Called on the loop thread before every connection attempt and every
+ * redirected request (see eventsource_request_url()), after the prepare
+ * callback and after the library set its own options on easy. For a
+ * request to another origin than the source's URL, the library then clears
+ * CURLOPT_USERPWD, _USERNAME, _PASSWORD, _XOAUTH2_BEARER and _COOKIE unless
+ * eventsource_set_redirect_headers(es, 1). The
  * handle is borrowed: do not keep it, perform it or clean it up. Changing the
  * options the library relies on (CURLOPT_WRITEFUNCTION, CURLOPT_HEADERFUNCTION,
  * CURLOPT_PRIVATE, CURLOPT_URL, CURLOPT_HTTPHEADER, CURLOPT_CUSTOMREQUEST,
- * CURLOPT_POSTFIELDS*, CURLOPT_FOLLOWLOCATION) breaks the source. Return
- * CURLE_OK; anything else fails the source (CLOSED, error CURL with that code). */
+ * CURLOPT_POSTFIELDS*, CURLOPT_FOLLOWLOCATION, CURLOPT_ACCEPT_ENCODING) breaks
+ * the source. Return CURLE_OK; anything else fails the source (CLOSED,
+ * error CURL with that code). */
 typedef CURLcode (*eventsource_curl_fn)(eventsource_t *es, CURL *easy,
                                         void *userdata);
 
