@@ -130,7 +130,6 @@ struct eventsource {
   _Atomic unsigned ops;       /* ES_OP_*: requests waiting for the loop */
   int queued;                  /* in multi->pending (under multi->lock) */
   eventsource_t *pending_next;
-  int in_callback;             /* depth of user callbacks on the loop thread */
   int free_deferred;
   pthread_mutex_t cb_lock;     /* held by the loop thread while it calls listeners */
   pthread_mutex_t multi_lock;  /* guards es->multi for other threads (close, restart) */
@@ -143,8 +142,8 @@ struct eventsource {
 };
 
 /* ---- source.c, for multi.c ---- */
-/* Starts a connection attempt now. Returns OK or the failure (already
- * reported and handled: the source is DONE or WAITING). */
+/* Starts a connection attempt now, at the source's URL. A failure is
+ * reported and handled there (the source is then DONE). */
 void es_source_connect(eventsource_t *es);
 /* The transfer ended with result (CURLMsg done). */
 void es_source_transfer_done(eventsource_t *es, CURLcode result);

@@ -53,14 +53,13 @@ static int is_closed(const eventsource_t *es) {
   return atomic_load(&es->closed) != 0;
 }
 
-/* Everything that calls user code goes through here: the callback depth
- * lets eventsource_free() and eventsource_close() know they are inside one. */
+/* Every notification goes through here; nothing is dispatched once closed.
+ * (eventsource_free() and eventsource_close() tell that they run inside a
+ * callback from the multi's step, es_multi_in_step().) */
 static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
   if (is_closed(es))
     return;
-  es->in_callback++;
   es_listeners_dispatch(&es->listeners, es, ev, is_closed);
-  es->in_callback--;
 }
 
 static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
@@ -1139,9 +1138,7 @@ static void start_request(eventsource_t *es) {
   es->curl_errbuf[0] = '\0';
   if (es->prepare_fn) {
     pthread_mutex_lock(&es->cb_lock);
-    es->in_callback++;
     int rc = is_closed(es) ? 0 : es->prepare_fn(es, es->attempt + 1, es->prepare_ud);
-    es->in_callback--;
     pthread_mutex_unlock(&es->cb_lock);
     if (is_closed(es) || (es->ops & ES_OP_CLOSE))
       return; /* closed from the hook; the queued close finishes it */
@@ -1167,9 +1164,7 @@ static void start_request(eventsource_t *es) {
   }
   if (es->curl_fn) {
     pthread_mutex_lock(&es->cb_lock);
-    es->in_callback++;
     CURLcode cc = is_closed(es) ? CURLE_OK : es->curl_fn(es, es->easy, es->curl_ud);
-    es->in_callback--;
     pthread_mutex_unlock(&es->cb_lock);
     if (is_closed(es) || (es->ops & ES_OP_CLOSE))
       return;
@@ -1225,11 +1220,9 @@ static void connection_ended(eventsource_t *es, eventsource_error_t why) {
                                 es->jitter, es_multi_random(es->multi));
   if (es->policy_fn) {
     pthread_mutex_lock(&es->cb_lock);
-    es->in_callback++;
     if (!is_closed(es))
       es->policy_fn(es, why, es->last_status, es->attempt, &reconnect, &delay,
                     es->policy_ud);
-    es->in_callback--;
     pthread_mutex_unlock(&es->cb_lock);
     if (delay < 0)
       delay = 0;
