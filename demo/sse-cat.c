@@ -74,6 +74,10 @@ enum {
   OPT_JSON,
   OPT_CACERT,
   OPT_INSECURE,
+  OPT_COMPRESSED,
+  OPT_LOCATION_TRUSTED,
+  OPT_ALLOW_HTTP_REDIRECT,
+  OPT_MAX_LAST_EVENT_ID,
   OPT_HELP,
   OPT_VERSION
 };
@@ -94,6 +98,8 @@ typedef struct config {
   const char *last_event_id;
   long retry_ms, max_retry_ms, read_timeout_ms; /* -1: not given */
   long max_events;                              /* 0: unlimited */
+  long max_last_event_id;                       /* -1: not given */
+  int compressed, location_trusted, allow_http_redirect;
   const char **types;
   size_t ntypes;
   int comments, json, insecure, verbose;
@@ -233,7 +239,8 @@ static void note(const char *fmt, ...) {
 /* ------------------------------------------------------------------------ */
 
 static void usage(FILE *f) {
-  fputs(
+  fprintf(
+      f,
       "Usage: " PROG " [options] URL\n"
       "Prints every event of the EventSource (Server-Sent Events) stream at URL.\n"
       "\n"
@@ -242,13 +249,19 @@ static void usage(FILE *f) {
       "  -X, --request METHOD        request method (default GET, POST with -d)\n"
       "  -d, --data BODY             request body; @FILE reads FILE, @- stdin\n"
       "      --last-event-id ID      Last-Event-ID of the first request\n"
+      "      --max-last-event-id N   longest last event ID in bytes (default %lu;\n"
+      "                              0: no limit)\n"
+      "      --compressed            ask for a compressed response (Accept-Encoding)\n"
+      "      --location-trusted      send the -H headers to other origins after a\n"
+      "                              redirect too\n"
+      "      --allow-http-redirect   follow redirects from https to http\n"
       "      --cacert FILE           CA certificates to verify the server with\n"
       "      --insecure              do not verify the server's certificate\n"
       "Reconnection:\n"
-      "      --retry MS              initial reconnection time (default 3000)\n"
-      "      --max-retry MS          longest reconnection delay (default 30000)\n"
-      "      --read-timeout MS       reconnect after MS without data (default 0,\n"
-      "                              no timeout)\n"
+      "      --retry MS              initial reconnection time (default %ld)\n"
+      "      --max-retry MS          longest reconnection delay (default %ld)\n"
+      "      --read-timeout MS       reconnect after MS without data (default %ld\n"
+      "                              (%ld min); 0 waits for ever)\n"
       "Output:\n"
       "      --max-events N          exit (status 0) after N events\n"
       "      --type NAME             only print and count events of type NAME\n"
@@ -260,9 +273,12 @@ static void usage(FILE *f) {
       "      --version               print the version and exit\n"
       "\n"
       "Options taking a value also accept the --option=value form.\n"
+      "Control characters from the server are shown escaped (\\x1b), except in --json.\n"
       "Exit status: 0 after --max-events N events, a 204 answer or SIGINT/SIGTERM;\n"
       "1 on a fatal error; 2 on bad usage.\n",
-      f);
+      (unsigned long)EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID, (long)EVENTSOURCE_DEFAULT_RETRY_MS,
+      (long)EVENTSOURCE_DEFAULT_MAX_RETRY_MS, (long)EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS,
+      (long)EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS / 60000);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -433,13 +449,17 @@ static void parse_args(config *cfg, int argc, char **argv) {
       {"json", no_argument, NULL, OPT_JSON},
       {"cacert", required_argument, NULL, OPT_CACERT},
       {"insecure", no_argument, NULL, OPT_INSECURE},
+      {"compressed", no_argument, NULL, OPT_COMPRESSED},
+      {"location-trusted", no_argument, NULL, OPT_LOCATION_TRUSTED},
+      {"allow-http-redirect", no_argument, NULL, OPT_ALLOW_HTTP_REDIRECT},
+      {"max-last-event-id", required_argument, NULL, OPT_MAX_LAST_EVENT_ID},
       {"help", no_argument, NULL, OPT_HELP},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
   int c;
 
   memset(cfg, 0, sizeof *cfg);
-  cfg->retry_ms = cfg->max_retry_ms = cfg->read_timeout_ms = -1;
+  cfg->retry_ms = cfg->max_retry_ms = cfg->read_timeout_ms = cfg->max_last_event_id = -1;
 
   /* getopt_long's own messages would print the arguments raw: it stays
    * quiet (opterr 0, ':' first) and bad_option() says what went wrong. */
@@ -494,6 +514,18 @@ static void parse_args(config *cfg, int argc, char **argv) {
       break;
     case OPT_INSECURE:
       cfg->insecure = 1;
+      break;
+    case OPT_COMPRESSED:
+      cfg->compressed = 1;
+      break;
+    case OPT_LOCATION_TRUSTED:
+      cfg->location_trusted = 1;
+      break;
+    case OPT_ALLOW_HTTP_REDIRECT:
+      cfg->allow_http_redirect = 1;
+      break;
+    case OPT_MAX_LAST_EVENT_ID:
+      cfg->max_last_event_id = parse_number("--max-last-event-id", optarg, 0, LONG_MAX);
       break;
     case OPT_HELP:
       usage(stdout);
@@ -801,9 +833,29 @@ static int configure(eventsource_t *es, const config *cfg, app *a) {
     check_setter(eventsource_set_method(es, method), "-X", method, &st);
   if (cfg->have_body && st == 0)
     check_setter(eventsource_set_body(es, cfg->body, cfg->body_len), "-d", NULL, &st);
-  if (cfg->last_event_id != NULL && st == 0)
-    check_setter(eventsource_set_last_event_id(es, cfg->last_event_id),
-                 "--last-event-id", NULL, &st);
+  /* The limit first: it applies to --last-event-id. */
+  if (cfg->max_last_event_id >= 0 && st == 0)
+    check_setter(eventsource_set_max_last_event_id(es, (size_t)cfg->max_last_event_id),
+                 "--max-last-event-id", NULL, &st);
+  if (cfg->last_event_id != NULL && st == 0) {
+    eventsource_error_t rc = eventsource_set_last_event_id(es, cfg->last_event_id);
+    if (rc == EVENTSOURCE_ERR_REQUEST_TOO_LARGE) {
+      note("--last-event-id: %zu bytes, longer than the limit (--max-last-event-id %lu)",
+           strlen(cfg->last_event_id),
+           cfg->max_last_event_id >= 0 ? (unsigned long)cfg->max_last_event_id
+                                       : (unsigned long)EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID);
+      fputs("Try '" PROG " --help' for more information.\n", stderr);
+      return EXIT_USAGE;
+    }
+    check_setter(rc, "--last-event-id", NULL, &st);
+  }
+  if (cfg->compressed && st == 0)
+    check_setter(eventsource_set_compression(es, 1), "--compressed", NULL, &st);
+  if (cfg->location_trusted && st == 0)
+    check_setter(eventsource_set_redirect_headers(es, 1), "--location-trusted", NULL, &st);
+  if (cfg->allow_http_redirect && st == 0)
+    check_setter(eventsource_set_redirect_downgrade(es, 1), "--allow-http-redirect", NULL,
+                 &st);
   if (cfg->retry_ms >= 0 && st == 0)
     check_setter(eventsource_set_retry(es, cfg->retry_ms), "--retry", NULL, &st);
   if (cfg->max_retry_ms >= 0 && st == 0)

@@ -26,6 +26,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
+#include "support/ts_encode.h"
 #include "support/test_util.h"
 
 extern char **environ;
@@ -51,6 +52,8 @@ typedef struct proc {
 } proc;
 
 static ts_server *g_srv;
+static ts_server *g_srv2; /* a second origin, for redirects */
+static ts_tls *g_tls;     /* g_srv2's certificates when it is https */
 static proc g_proc;
 static char g_tmpfile[64];
 
@@ -261,6 +264,11 @@ static void teardown(void) {
   if (g_srv != NULL)
     ts_server_stop(g_srv);
   g_srv = NULL;
+  if (g_srv2 != NULL)
+    ts_server_stop(g_srv2);
+  g_srv2 = NULL;
+  ts_tls_free(g_tls);
+  g_tls = NULL;
   if (g_tmpfile[0] != '\0')
     unlink(g_tmpfile);
 }
@@ -707,6 +715,169 @@ START_TEST(test_body_from_file) {
 }
 END_TEST
 
+/* --max-last-event-id is passed to the library before --last-event-id, to
+ * which it applies (a longer one is a usage error), and to the stream: a
+ * longer id: field is not adopted. */
+START_TEST(test_max_last_event_id) {
+  const char *too_long[] = {"--max-last-event-id", "3", "--last-event-id", "abcd", url("/"),
+                            NULL};
+  proc *p = spawn_args(too_long);
+  EXPECT_EXIT(p, 2);
+  ck_assert_msg(strstr(stderr_text(p), "sse-cat: --last-event-id: ") != NULL, "stderr: %s",
+                stderr_text(p));
+  ck_assert_uint_eq(p->out.len, 0);
+  ck_assert_int_eq(ts_server_request_count(g_srv), 0);
+  proc_cleanup(p);
+
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: a\n\nid: 12345\ndata: b\n\n");
+  ts_script_hold(sc);
+  const char *args[] = {"--json", "--max-last-event-id=4", "--last-event-id", "abcd",
+                        "--max-events", "2", url("/"), NULL};
+  p = spawn_args(args);
+  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"a\",\"id\":\"abcd\"}");
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"TOO_LARGE\",") &&
+                    strstr(line, "\"reconnect\":false") != NULL,
+                "bad TOO_LARGE line: %s", line ? line : "(none)");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"b\",\"id\":\"abcd\"}");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+  expect_header(0, "Last-Event-ID", "abcd");
+}
+END_TEST
+
+/* Without the option the library's default limit applies (sse-cat does not
+ * set one); 0 lifts it. */
+START_TEST(test_max_last_event_id_default) {
+  char id[EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID + 2];
+  memset(id, 'i', sizeof id - 1);
+  id[sizeof id - 1] = '\0';
+  const char *dflt[] = {"--last-event-id", id, url("/"), NULL};
+  proc *p = spawn_args(dflt);
+  EXPECT_EXIT(p, 2);
+  ck_assert_int_eq(ts_server_request_count(g_srv), 0);
+  proc_cleanup(p);
+
+  one_event_script();
+  const char *unlimited[] = {"--max-last-event-id", "0", "--last-event-id", id,
+                             "--max-events", "1", url("/"), NULL};
+  p = spawn_args(unlimited);
+  EXPECT_EXIT(p, 0);
+  ck_assert_int_eq(ts_server_request_count(g_srv), 1);
+}
+END_TEST
+
+/* A redirect from s to location (307 keeps the method). */
+static void redirect_script(ts_server *s, int status, const char *location) {
+  char loc[300];
+  snprintf(loc, sizeof loc, "Location: %s", location);
+  const char *const hdrs[] = {loc, "Content-Length: 0", NULL};
+  ts_script *sc = ts_server_add_script(s);
+  ts_script_status(sc, status, "Redirect", hdrs);
+}
+
+/* The -H headers reach the other origin a redirect leads to only with
+ * --location-trusted (_i 1); Accept goes everywhere. */
+START_TEST(test_location_trusted) {
+  g_srv2 = ts_server_start();
+  ck_assert_ptr_nonnull(g_srv2);
+  ts_script *sc = ts_server_add_script(g_srv2);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: moved\n\n");
+  ts_script_hold(sc);
+  redirect_script(g_srv, 307, ts_server_url(g_srv2, "/there"));
+
+  const char *args[] = {"-H", "X-Api-Key: k1", "--max-events", "1", url("/here"),
+                        _i ? "--location-trusted" : NULL, NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  ck_assert_str_eq(p->out.p ? p->out.p : "", "event: message\ndata: moved\n\n");
+  ts_request r;
+  char v[64];
+  expect_header(0, "X-Api-Key", "k1");
+  ck_assert_int_eq(ts_server_request_count(g_srv2), 1);
+  ck_assert_int_eq(ts_server_get_request(g_srv2, 0, &r), 0);
+  ck_assert_str_eq(r.path, "/there");
+  ck_assert_int_eq(ts_request_header(&r, "Accept", v, sizeof v), 1);
+  if (_i) {
+    ck_assert_int_eq(ts_request_header(&r, "X-Api-Key", v, sizeof v), 1);
+    ck_assert_str_eq(v, "k1");
+  } else {
+    ck_assert_int_eq(ts_request_header(&r, "X-Api-Key", v, sizeof v), 0);
+  }
+}
+END_TEST
+
+/* https -> http redirects: refused (exit 1, the reason on stderr) unless
+ * --allow-http-redirect (_i 1). */
+START_TEST(test_allow_http_redirect) {
+  g_tls = ts_tls_new("IP:127.0.0.1");
+  ck_assert_ptr_nonnull(g_tls);
+  g_srv2 = ts_server_start_tls(g_tls);
+  ck_assert_ptr_nonnull(g_srv2);
+  redirect_script(g_srv2, 302, url("/plain"));
+  one_event_script();
+
+  const char *args[] = {"--cacert", ts_tls_ca_file(g_tls), "--max-events", "1",
+                        ts_server_url(g_srv2, "/tls"), _i ? "--allow-http-redirect" : NULL,
+                        NULL};
+  proc *p = spawn_args(args);
+  if (_i) {
+    EXPECT_EXIT(p, 0);
+    ck_assert_str_eq(p->out.p ? p->out.p : "", "event: message\ndata: ok\n\n");
+    ck_assert_int_eq(ts_server_request_count(g_srv), 1);
+  } else {
+    EXPECT_EXIT(p, 1);
+    ck_assert_uint_eq(p->out.len, 0);
+    ck_assert_msg(strstr(stderr_text(p), "sse-cat: error REDIRECT (HTTP 302): ") != NULL,
+                  "stderr: %s", stderr_text(p));
+    ck_assert_int_eq(ts_server_request_count(g_srv), 0);
+  }
+  ck_assert_int_eq(ts_server_request_count(g_srv2), 1);
+}
+END_TEST
+
+/* Accept-Encoding only with --compressed (_i 1); a compressed body is
+ * decoded. */
+START_TEST(test_compressed) {
+  static const char stream[] = "data: squeezed\n\n";
+  unsigned char *z = NULL;
+  size_t zlen = 0;
+  char clen[64];
+  ck_assert_int_eq(ts_encode("gzip", stream, sizeof stream - 1, &z, &zlen), 0);
+  snprintf(clen, sizeof clen, "Content-Length: %zu", zlen);
+  const char *const hdrs[] = {"Content-Type: text/event-stream", "Content-Encoding: gzip", clen,
+                              NULL};
+  ts_script *sc = ts_server_add_script(g_srv);
+  if (_i) {
+    ts_script_status(sc, 200, "OK", hdrs);
+    ts_script_write(sc, z, zlen);
+  } else {
+    ts_script_headers(sc);
+    ts_script_writes(sc, stream);
+  }
+  ts_script_hold(sc);
+  free(z);
+
+  const char *args[] = {"--max-events", "1", url("/"), _i ? "--compressed" : NULL, NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  ck_assert_str_eq(p->out.p ? p->out.p : "", "event: message\ndata: squeezed\n\n");
+  ts_request r;
+  char v[256];
+  ck_assert_int_eq(ts_server_get_request(g_srv, 0, &r), 0);
+  if (_i) {
+    ck_assert_int_eq(ts_request_header(&r, "Accept-Encoding", v, sizeof v), 1);
+    ck_assert_msg(strstr(v, "gzip") != NULL, "Accept-Encoding: %s", v);
+  } else {
+    ck_assert_int_eq(ts_request_header(&r, "Accept-Encoding", v, sizeof v), 0);
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
@@ -750,6 +921,12 @@ static const char *const usage_cases[][8] = {
     {"-H", "X-\x1b[2J: v", BAD_URL, NULL},
     {BAD_URL, "http://127.0.0.1:9/\x1b[2J", NULL},
     {"http://127.0.0.1:9/\x1b[2J\x9b", NULL},
+    {"--max-last-event-id", "-1", BAD_URL, NULL},
+    {"--max-last-event-id=x", BAD_URL, NULL},
+    {BAD_URL, "--max-last-event-id", NULL},
+    {"--compressed=yes", BAD_URL, NULL},
+    {"--location-trusted=1", BAD_URL, NULL},
+    {"--allow-http-redirect=", BAD_URL, NULL},
 };
 
 START_TEST(test_bad_usage) {
@@ -770,6 +947,14 @@ START_TEST(test_help_version) {
   ck_assert_ptr_nonnull(p->out.p);
   ck_assert_msg(strncmp(p->out.p, "Usage: sse-cat ", 15) == 0, "help: %s", p->out.p);
   ck_assert_ptr_nonnull(strstr(p->out.p, "--max-events"));
+  static const char *const opts[] = {"--compressed", "--location-trusted",
+                                     "--allow-http-redirect", "--max-last-event-id N"};
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+    ck_assert_msg(strstr(p->out.p, opts[i]) != NULL, "no %s in the help", opts[i]);
+  char dflt[64];
+  snprintf(dflt, sizeof dflt, "(default %ld\n", (long)EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS);
+  ck_assert_msg(strstr(p->out.p, dflt) != NULL, "no read-timeout default in the help");
+  ck_assert_ptr_nonnull(strstr(p->out.p, "0 waits for ever"));
   ck_assert_uint_eq(p->err.len, 0);
   proc_cleanup(p);
 
@@ -817,6 +1002,11 @@ static Suite *ssecat_suite(void) {
   tcase_add_test(tc, test_type_filter);
   tcase_add_test(tc, test_headers_method_body);
   tcase_add_test(tc, test_body_from_file);
+  tcase_add_test(tc, test_max_last_event_id);
+  tcase_add_test(tc, test_max_last_event_id_default);
+  tcase_add_loop_test(tc, test_location_trusted, 0, 2);
+  tcase_add_loop_test(tc, test_allow_http_redirect, 0, 2);
+  tcase_add_loop_test(tc, test_compressed, 0, 2);
 
   tc = fixture_tcase(s, "usage", 120);
   tcase_add_loop_test(tc, test_bad_usage, 0,
