@@ -690,15 +690,32 @@ static void on_open(eventsource_t *es, app *a) {
   }
 }
 
+/* The reason for a failure on stderr: "error NAME (HTTP n): DESCRIPTION:
+ * MESSAGE" and suffix, with eventsource_strerror()'s description; the
+ * status when there is one, the message when it says more. */
+static void report_failure(eventsource_error_t code, long status, const char *msg,
+                           const char *suffix) {
+  char http[32] = "";
+  const char *desc = eventsource_strerror(code);
+  if (status != 0)
+    snprintf(http, sizeof http, " (HTTP %ld)", status);
+  if (msg == NULL || msg[0] == '\0' || strcmp(msg, desc) == 0)
+    note("error %s%s: %s%s", eventsource_error_name(code), http, desc, suffix);
+  else
+    note("error %s%s: %s: %s%s", eventsource_error_name(code), http, desc, msg, suffix);
+}
+
 static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   eventsource_error_t code = eventsource_event_error(ev);
   long status = eventsource_event_http_status(ev);
   const char *msg = eventsource_event_message(ev);
   int reconnect = eventsource_event_will_reconnect(ev);
   long delay = eventsource_event_reconnect_ms(ev);
+  /* Not retried: the source is CLOSED and eventsource_run() returns. */
+  int fatal = !reconnect && eventsource_ready_state(es) == EVENTSOURCE_CLOSED;
   char http[32] = "";
 
-  if (code == EVENTSOURCE_ERR_HTTP_STATUS && status == 204 && !reconnect)
+  if (code == EVENTSOURCE_ERR_HTTP_STATUS && status == 204 && fatal)
     a->end_204 = 1;
 
   if (a->cfg->json) {
@@ -708,11 +725,17 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
     json_string(stdout, msg, strlen(msg));
     printf(",\"reconnect\":%s,\"delay_ms\":%ld}\n", reconnect ? "true" : "false", delay);
     end_record(es, a);
-    return;
+    if (!fatal || a->end_204)
+      return; /* the stderr line of a fatal error follows, as in the readable mode */
   }
   if (a->end_204) {
     if (a->cfg->verbose)
       note("the server ended the stream (204 No Content)");
+    return;
+  }
+  if (fatal) {
+    report_failure(code, status, msg, "; giving up");
+    a->final_reported = 1;
     return;
   }
   if (status != 0)
@@ -720,11 +743,8 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   if (reconnect)
     note("error %s%s: %s; reconnecting in %ld ms", eventsource_error_name(code), http, msg,
          delay);
-  else if (eventsource_ready_state(es) == EVENTSOURCE_CLOSED) {
-    note("error %s%s: %s; giving up", eventsource_error_name(code), http, msg);
-    a->final_reported = 1;
-  } else
-    note("error %s%s: %s; event dropped", eventsource_error_name(code), http, msg);
+  else /* TOO_LARGE: an event or an id was dropped, the connection stays open */
+    note("error %s%s: %s; the stream goes on", eventsource_error_name(code), http, msg);
 }
 
 static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -986,13 +1006,11 @@ int main(int argc, char **argv) {
   } else if (a.final_reported && rc == eventsource_last_error(es)) {
     status = EXIT_FAILURE; /* the error notice said it all */
   } else {
-    const char *msg = eventsource_last_error_message(es);
-    long http = eventsource_last_http_status(es);
-    char hs[32] = "";
-    if (rc == EVENTSOURCE_ERR_HTTP_STATUS && http != 0)
-      snprintf(hs, sizeof hs, " (HTTP %ld)", http);
-    note("%s%s: %s", eventsource_error_name(rc), hs,
-         eventsource_last_error(es) == rc && msg[0] != '\0' ? msg : eventsource_strerror(rc));
+    /* No error notification said it (the run itself failed: CURL, NOMEM,
+     * SYSTEM, ...), or it named another code. */
+    int same = eventsource_last_error(es) == rc;
+    report_failure(rc, same ? eventsource_last_http_status(es) : 0,
+                   same ? eventsource_last_error_message(es) : NULL, "");
     status = EXIT_FAILURE;
   }
 

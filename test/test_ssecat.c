@@ -597,6 +597,69 @@ START_TEST(test_read_timeout) {
 }
 END_TEST
 
+/* A failure the library does not retry (here a 401 or a 404) ends sse-cat
+ * at once with status 1 and the reason on stderr: the code's name, the HTTP
+ * status, eventsource_strerror() and the message; in both output modes. */
+static const struct {
+  int status, json;
+} fatal_cases[] = {{401, 0}, {404, 0}, {401, 1}, {404, 1}};
+
+START_TEST(test_fatal_status) {
+  int status = fatal_cases[_i].status, json = fatal_cases[_i].json;
+  const char *const hdrs[] = {"Content-Type: text/plain", "Content-Length: 5", NULL};
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, status, status == 401 ? "Unauthorized" : "Not Found", hdrs);
+  ts_script_writes(sc, "nope\n");
+
+  const char *args[] = {url("/f"), json ? "--json" : NULL, NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 1);
+  char expected[256];
+  snprintf(expected, sizeof expected,
+           "sse-cat: error HTTP_STATUS (HTTP %d): %s: HTTP status %d (expected 200); "
+           "giving up\n",
+           status, eventsource_strerror(EVENTSOURCE_ERR_HTTP_STATUS), status);
+  if (json) {
+    ck_assert_str_eq(stderr_text(p), expected); /* the only line */
+    const char *line = next_line(p, STEP_MS);
+    char head[128];
+    snprintf(head, sizeof head, "{\"kind\":\"error\",\"code\":\"HTTP_STATUS\",\"status\":%d,",
+             status);
+    ck_assert_msg(starts_with(line, head) && strstr(line, "\"reconnect\":false") != NULL,
+                  "bad error line: %s", line ? line : "(none)");
+    EXPECT_NO_MORE_OUTPUT(p);
+  } else {
+    ck_assert_uint_eq(p->out.len, 0);
+    ck_assert_msg(strstr(stderr_text(p), expected) != NULL, "expected\n  %sgot\n  %s", expected,
+                  stderr_text(p));
+  }
+  ck_assert_int_eq(ts_server_request_count(g_srv), 1); /* not retried */
+}
+END_TEST
+
+/* An untrusted certificate is not retried either: TLS, exit 1 at once. */
+START_TEST(test_fatal_tls) {
+  g_tls = ts_tls_new("IP:127.0.0.1");
+  ck_assert_ptr_nonnull(g_tls);
+  g_srv2 = ts_server_start_tls(g_tls);
+  ck_assert_ptr_nonnull(g_srv2);
+
+  const char *args[] = {"--retry", "10", ts_server_url(g_srv2, "/tls"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 1);
+  ck_assert_uint_eq(p->out.len, 0);
+  char head[160];
+  snprintf(head, sizeof head, "sse-cat: error TLS: %s: ",
+           eventsource_strerror(EVENTSOURCE_ERR_TLS));
+  const char *line = strstr(stderr_text(p), head);
+  ck_assert_msg(line != NULL && strstr(line, "; giving up\n") != NULL, "stderr: %s",
+                stderr_text(p));
+  EXPECT_NO_CONTROLS(p, err, "stderr");
+  /* The server may count the failed handshake after sse-cat has gone. */
+  ck_assert_int_eq(ts_server_wait_tls_failures(g_srv2, 1, STEP_MS), 1); /* one attempt */
+}
+END_TEST
+
 static const int term_signals[] = {SIGTERM, SIGINT};
 
 /* A signal during a held, silent stream closes the source; exit 0. */
@@ -996,6 +1059,9 @@ static Suite *ssecat_suite(void) {
   tcase_add_test(tc, test_max_events);
   tcase_add_test(tc, test_reconnect_then_204);
   tcase_add_test(tc, test_read_timeout);
+  tcase_add_loop_test(tc, test_fatal_status, 0,
+                      (int)(sizeof fatal_cases / sizeof fatal_cases[0]));
+  tcase_add_test(tc, test_fatal_tls);
   tcase_add_loop_test(tc, test_signal, 0, (int)(sizeof term_signals / sizeof term_signals[0]));
 
   tc = fixture_tcase(s, "request", 60);
