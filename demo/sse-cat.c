@@ -39,6 +39,14 @@
  *
  * SIGPIPE is ignored so that a closed stdout is an ordinary write error: the
  * source is closed cleanly and sse-cat exits with status 1.
+ *
+ * Terminal safety
+ * ---------------
+ * The server chooses ids, types, data, comments and parts of the error
+ * messages. Every byte of the readable output and of stderr goes through
+ * write_escaped() (stderr lines through note()), which turns the control
+ * characters a terminal would obey into visible escapes (docs/sse-cat.md,
+ * "Control characters are escaped"). --json is escaped by JSON's rules.
  */
 #include <errno.h>
 #include <getopt.h>
