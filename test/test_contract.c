@@ -81,15 +81,20 @@ static void service_start(void) {
     argv[i++] = (char *)"-v";
   argv[i] = NULL;
   pid = fork();
-  ck_assert_int_ge(pid, 0);
   if (pid == 0) {
-    /* Never outlive the test process, whatever happens to it. */
+    /* Only async-signal-safe calls until execv(), and no Check macro (not
+     * even the ck_assert on pid: a passing one records its location, which
+     * mallocs). The servers' threads may hold an allocator lock at fork();
+     * in the child no thread ever releases it, and under ASan malloc then
+     * waits for ever, so the service never starts. Never outlive the test
+     * process, whatever happens to it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(p[0]);
     fcntl(p[1], F_SETFD, 0);
     execv(path, argv);
     _exit(127);
   }
+  ck_assert_int_ge(pid, 0);
   close(p[1]);
   fx.pid = pid;
   /* The service writes its port once it accepts requests. */
