@@ -45,7 +45,7 @@
 # every child) when setarch allows it; TSAN_SETARCH= turns that off.
 
 TSAN_SUITES ?= test_multi test_connection test_adapters test_proxy test_contract \
-               test_ssecat test_examples test_core
+               test_ssecat test_examples test_core test_hostile test_soak test_server
 TSAN_BASE_OPTIONS := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
                      history_size=4 suppressions=$(CURDIR)/mk/tsan.supp
 
