@@ -6,8 +6,9 @@ set -u
 want="libcurl4-openssl-dev pkg-config"
 if [ "${1:-build}" = test ] || [ "${1:-build}" = valgrind ]; then
   # check: the test framework; the rest: the contract-test service
-  # (libmicrohttpd, cJSON) and the event-loop adapters' tests (libuv, libevent).
-  # None of them is linked into the library.
+  # (libmicrohttpd, cJSON), the event-loop adapters' tests (libuv, libevent)
+  # and the test server's TLS listener and compressed bodies (OpenSSL, zlib,
+  # brotli, zstd). None of them is linked into the library.
   want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev"
 fi
 [ "${1:-build}" = valgrind ] && want="$want valgrind"
