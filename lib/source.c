@@ -34,14 +34,23 @@ static void set_error(eventsource_t *es, eventsource_error_t code, long status,
                       int curl_code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-static void set_error(eventsource_t *es, eventsource_error_t code, long status,
-                      int curl_code, const char *fmt, ...) {
+static void set_error_va(eventsource_t *es, eventsource_error_t code, long status,
+                         int curl_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void set_error_va(eventsource_t *es, eventsource_error_t code, long status,
+                         int curl_code, const char *fmt, va_list ap) {
   es->last_error = code;
   es->last_status = status;
   es->last_curl_code = curl_code;
+  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
+}
+
+static void set_error(eventsource_t *es, eventsource_error_t code, long status,
+                      int curl_code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
+  set_error_va(es, code, status, curl_code, fmt, ap);
   va_end(ap);
 }
 
@@ -680,12 +689,9 @@ static int refuse(eventsource_t *es, eventsource_error_t code, long status,
 static int refuse(eventsource_t *es, eventsource_error_t code, long status,
                   const char *fmt, ...) {
   es->pending_fail = code;
-  es->last_error = code;
-  es->last_status = status;
-  es->last_curl_code = 0;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
+  set_error_va(es, code, status, 0, fmt, ap);
   va_end(ap);
   return 0;
 }
