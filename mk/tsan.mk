@@ -30,10 +30,13 @@
 # through a CONNECT proxy), test_contract (the service: MHD's threads, a
 # sender thread per stream, a loop thread or a thread per source),
 # test_ssecat (sse-cat: its signal thread and the loop), test_examples
-# (example-close closes from another thread). test_core has no thread at
-# all but is cheap and checks the TSan build of every module; test_server
-# tests only the test server; test_parser is single-threaded; test_install
-# builds a plain library of its own.
+# (example-close closes from another thread), test_hostile (a thread per
+# source, eventsource_start()). Cheaper checks kept on: test_server (the
+# loopback server's own threads, which every other suite relies on),
+# test_soak (one source, the server on its thread; 100 reconnections, about
+# 10 s of the run), test_core (no thread at all, but it checks the TSan
+# build of every module). Left out: test_parser (single-threaded) and
+# test_install (builds a plain library of its own).
 #
 # libcurl, OpenSSL and the other system libraries are not instrumented: their
 # own memory accesses are invisible to TSan, their calls into libc (and into
