@@ -1,10 +1,12 @@
 /*
- * internal.h - the structures shared by source.c and multi.c (internal).
+ * internal.h - struct eventsource, shared by the modules that make up a
+ * source (internal). docs/HACKING.md has the module map.
  */
 #ifndef EVENTSOURCE_INTERNAL_H
 #define EVENTSOURCE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -12,6 +14,7 @@
 
 #include "eventsource.h"
 #include "eventsource_curl.h"
+#include "event.h"
 #include "listeners.h"
 #include "parser.h"
 
@@ -24,6 +27,9 @@ typedef enum es_phase {
   ES_OPEN,         /* the transfer was validated: 200 text/event-stream */
   ES_DONE          /* CLOSED */
 } es_phase;
+
+/* The most a delay option may be (24 h): keeps the arithmetic in range. */
+#define ES_MAX_DELAY_MS (24L * 3600 * 1000)
 
 /* Requests queued for the loop (bit flags in eventsource.ops). */
 #define ES_OP_START 1u
@@ -38,21 +44,6 @@ typedef struct es_header {
   char *value;
 } es_header;
 
-struct eventsource_event {
-  eventsource_kind_t kind;
-  const char *type;
-  size_t type_len;
-  const char *data;
-  size_t data_len;
-  const char *id;
-  size_t id_len;
-  eventsource_error_t error;
-  long http_status;
-  const char *message;
-  int will_reconnect;
-  long reconnect_ms;
-  int curl_code;
-};
 
 struct eventsource {
   char *url;
@@ -141,6 +132,36 @@ struct eventsource {
   int running;
 };
 
+/* ---- handle.c ---- */
+/* Records the source's last failure (eventsource_last_error() and the rest). */
+void es_set_error(eventsource_t *es, eventsource_error_t code, long status,
+                  int curl_code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void es_set_error_va(eventsource_t *es, eventsource_error_t code, long status,
+                     int curl_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static inline int es_is_closed(const eventsource_t *es) {
+  return atomic_load(&es->closed) != 0;
+}
+static inline void es_set_ready_state(eventsource_t *es, eventsource_ready_state_t s) {
+  atomic_store(&es->ready_state, (int)s);
+}
+
+/* ---- options.c ---- */
+/* An absolute http(s) URL with a host, that libcurl's URL parser accepts,
+ * without bytes that could split the request line, and short enough to be
+ * sent. Returns OK, URL, REQUEST_TOO_LARGE or NOMEM. */
+eventsource_error_t es_check_url(const char *url);
+
+/* ---- transfer.c ---- */
+/* Builds the request of the current hop on es->easy. */
+eventsource_error_t es_transfer_build(eventsource_t *es);
+/* Clears credentials a curl hook set, for a hop to another origin. */
+CURLcode es_transfer_drop_foreign_credentials(eventsource_t *es);
+/* What a failed transfer means, with the message the user sees. */
+eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result);
+
 /* ---- source.c, for multi.c ---- */
 /* Starts a connection attempt now, at the source's URL. A failure is
  * reported and handled there (the source is then DONE). */
@@ -153,7 +174,6 @@ void es_source_read_timeout(eventsource_t *es);
 void es_source_drop_transfer(eventsource_t *es);
 /* Frees everything. The source must not be in a multi. */
 void es_source_destroy(eventsource_t *es);
-uint64_t es_now_ms(void);
 /* Applies a queued close (outside any libcurl callback). */
 void es_source_apply_close(eventsource_t *es);
 /* Records a failure found inside a libcurl callback (code, msg) and queues
@@ -162,6 +182,16 @@ void es_source_queue_fail(eventsource_t *es, eventsource_error_t code, const cha
 void es_source_apply_fail(eventsource_t *es);
 /* Applies a queued restart: drop and reconnect now, no error, no backoff. */
 void es_source_apply_restart(eventsource_t *es);
+
+/* The parser's callbacks, with the source as their context. */
+extern const es_parser_callbacks es_source_parser_callbacks;
+/* The listeners of es, unless es is closed. */
+void es_source_dispatch(eventsource_t *es, const eventsource_event_t *ev);
+/* Non-zero: stop parsing (closed, restarted or no longer open). */
+int es_source_stop_parsing(eventsource_t *es);
+/* The response was validated: OPEN, then the open notification. Returns 0
+ * to end the transfer (closed from a listener). */
+int es_source_opened(eventsource_t *es);
 
 /* ---- multi.c, for source.c ---- */
 /* Queues ops for the loop and wakes it when called from another thread. */

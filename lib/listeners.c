@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "internal.h"
+#include "event.h"
 
 void es_listeners_init(es_listeners *l) {
   memset(l, 0, sizeof *l);

@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "internal.h"
+#include "os.h"
 #include "policy.h"
 
 #define NO_DEADLINE UINT64_MAX

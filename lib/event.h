@@ -1,0 +1,38 @@
+/*
+ * event.h - the event handed to listeners (internal): what the opaque
+ * eventsource_event_t of the public header holds, and its constructor.
+ *
+ * An event only borrows its strings: it lives on the dispatcher's stack for
+ * the duration of one dispatch.
+ */
+#ifndef EVENTSOURCE_EVENT_H
+#define EVENTSOURCE_EVENT_H
+
+#include <stddef.h>
+
+#include "eventsource.h"
+
+struct eventsource_event {
+  eventsource_kind_t kind;
+  const char *type;
+  size_t type_len;
+  const char *data;
+  size_t data_len;
+  const char *id;
+  size_t id_len;
+  /* ERROR notifications only */
+  eventsource_error_t error;
+  long http_status;
+  const char *message;
+  int will_reconnect;
+  long reconnect_ms;
+  int curl_code;
+};
+
+/* An event of kind with its last event ID (id, id_len): the type is the
+ * kind's name ("message", "open", "error", "comment"), data and message are
+ * "", reconnect_ms is -1 and the rest 0. */
+void es_event_init(eventsource_event_t *ev, eventsource_kind_t kind,
+                   const char *id, size_t id_len);
+
+#endif

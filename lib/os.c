@@ -1,0 +1,10 @@
+/* os.c - the monotonic clock (POSIX clock_gettime). */
+#include "os.h"
+
+#include <time.h>
+
+uint64_t es_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
