@@ -53,6 +53,11 @@ DEMO_SRC := $(sort $(wildcard demo/*.c))
 DEMO_BIN := $(patsubst %.c,$(O)/%,$(DEMO_SRC))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(patsubst %.c,$(O)/%,$(BENCH_SRC))
+# bench/*.c but bench_*.c: modules that benchmarks link, set per target with
+# BENCH_LIBS (mass_server.c, the many-streams loopback server, see
+# mk/adapters.mk). Nothing in bench/ includes or links test/ code.
+BENCH_MOD_SRC := $(filter-out $(BENCH_SRC),$(sort $(wildcard bench/*.c)))
+BENCH_MOD_OBJ := $(patsubst %.c,$(O)/%.o,$(BENCH_MOD_SRC))
 # test/support/*.c: helpers (loopback servers) linked into every suite.
 SUPPORT_SRC := $(sort $(wildcard test/support/*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(O)/%.o,$(SUPPORT_SRC))
@@ -112,6 +117,10 @@ $(O)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS) $(BENCH_LIBS)
 
+$(O)/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CFLAGS) -c $< -o $@
+
 $(O)/test/support/%.o: test/support/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(CFLAGS) -c $< -o $@
@@ -128,7 +137,7 @@ deps:
 deps-test:
 	@sh mk/deps.sh test
 
-# Keep intermediate objects (test/support/*.o) between runs.
+# Keep intermediate objects (test/support/*.o, bench/*.o) between runs.
 .SECONDARY:
 
 # Fragments owned by parts of the project (contract service, adapters, ...),
@@ -182,4 +191,4 @@ uninstall:
 clean:
 	rm -rf $(O) test/contract/sse-test-service
 
--include $(LIB_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d) $(DEMO_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(BENCH_MOD_OBJ:.o=.d) $(TEST_BIN:=.d) $(DEMO_BIN:=.d) $(BENCH_BIN:=.d)

@@ -7,7 +7,7 @@
  *                                   libcurl's receive buffer (CURLOPT_BUFFERSIZE)
  *                                   through the curl hook, to see what it costs
  *
- * The server is test/support/mass_server.c (one epoll thread) in a child
+ * The server is bench/mass_server.c (one epoll thread) in a child
  * process, so the client's RSS is the library's alone; the parent drives it
  * over a pipe. The client is one eventsource_multi_t run with
  * eventsource_multi_poll() on the main thread.
@@ -42,7 +42,7 @@
 
 #include "eventsource.h"
 #include "eventsource_curl.h"
-#include "../test/support/mass_server.h"
+#include "mass_server.h"
 
 #define PAYLOAD "data: the quick brown fox\n\n"
 #define PINGS 2000

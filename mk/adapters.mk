@@ -18,9 +18,13 @@ BENCH_STREAMS_ARGS ?=
 
 $(O)/test/test_adapters: TEST_LIBS = -luv -levent
 
-# The benchmark's server is the tests' single-threaded one.
-$(O)/bench/bench_streams: $(O)/test/support/mass_server.o
-$(O)/bench/bench_streams: BENCH_LIBS = $(O)/test/support/mass_server.o
+# bench/mass_server.c, the many-streams loopback server (one epoll thread),
+# is the benchmark's; test_multi's thousand-streams test links it too. The
+# benchmark links nothing of test/.
+$(O)/bench/bench_streams: $(O)/bench/mass_server.o
+$(O)/bench/bench_streams: BENCH_LIBS = $(O)/bench/mass_server.o
+$(O)/test/test_multi: $(O)/bench/mass_server.o
+$(O)/test/test_multi: TEST_LIBS = $(O)/bench/mass_server.o
 
 bench-streams: deps
 	@$(MAKE) --no-print-directory O=$(BENCH_STREAMS_O) SAN=0 \

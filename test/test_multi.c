@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "eventsource.h"
-#include "support/mass_server.h"
+#include "../bench/mass_server.h"
 #include "support/sse_server.h"
 #include "support/test_util.h"
 

@@ -27,6 +27,11 @@
  * over TLS. A handler (ts_server_set_handler) replaces the scripts with code
  * that writes each response itself, for servers whose answer depends on the
  * request.
+ *
+ * Its job: every test that scripts what a server says, on a few connections
+ * at a time (a thread each). Many streams on one thread (a thousand, fed by
+ * broadcasts) are bench/mass_server.h's job; the demo server
+ * (demo/sse-demo-server.c) is a program for people, not a test fixture.
  */
 #ifndef TS_SSE_SERVER_H
 #define TS_SSE_SERVER_H

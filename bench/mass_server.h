@@ -1,9 +1,15 @@
 /*
  * mass_server.h - a loopback SSE server for many connections on one thread.
  *
- * sse_server.h plays one script per connection on a thread of its own, which
- * is right for scripted tests and too heavy for a thousand streams. This one
- * serves every connection from a single epoll thread:
+ * Its job: thousands of idle or broadcast-fed streams at a cost the client's
+ * figures can ignore. It belongs to the benchmarks (bench/bench_streams.c
+ * runs it in a child process) and is also linked into test/test_multi.c's
+ * thousand-streams test; it includes and links nothing of test/ (the
+ * benchmarks must build without the test tree). Everything else a test needs
+ * from a server (scripts, faults, recorded requests, TLS, handlers) is
+ * test/support/sse_server.h, which plays one script per connection on a
+ * thread of its own: right for scripted tests, too heavy for a thousand
+ * streams. This one serves every connection from a single epoll thread:
  *
  *   GET /404 ...        answered "404 Not Found" and closed;
  *   any other request   answered "200 text/event-stream" and kept open: the
@@ -11,10 +17,10 @@
  *
  * A stream's id is the number at the end of its path ("/s/17" is stream 17;
  * no number: -1), so a client can address one stream. Nothing is written to
- * a stream but what the test sends. Everything a test synchronises on (streams
- * answered, streams closed by the client) can be waited for with a timeout.
- * Listens on 127.0.0.1, port 0. No global state; all functions but stop are
- * thread-safe. Data to send is copied.
+ * a stream but what the caller sends. Everything a caller synchronises on
+ * (streams answered, streams closed by the client) can be waited for with a
+ * timeout. Listens on 127.0.0.1, port 0. No global state; all functions but
+ * stop are thread-safe. Data to send is copied.
  */
 #ifndef MASS_SERVER_H
 #define MASS_SERVER_H

@@ -5,7 +5,7 @@
  * One thread waits in epoll for the listening socket, an eventfd (poked by
  * the other threads after they queue output) and every connection. All
  * shared state is behind one mutex; the thread never blocks while holding it
- * (sockets are non-blocking), so queuing from a test thread is cheap. Waits
+ * (sockets are non-blocking), so queuing from another thread is cheap. Waits
  * are a condition variable on CLOCK_MONOTONIC.
  */
 #include "mass_server.h"
