@@ -1,7 +1,24 @@
-/* error.c - error names and descriptions, and the version. */
-#include "eventsource.h"
+/* error.c - error names and descriptions, failure records, the version. */
+#include "error.h"
 
+#include <stdio.h>
 #include <string.h>
+
+void es_error_set_va(es_error *e, eventsource_error_t code, long status, int curl_code,
+                     const char *fmt, va_list ap) {
+  e->code = code;
+  e->status = status;
+  e->curl_code = curl_code;
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+}
+
+void es_error_set(es_error *e, eventsource_error_t code, long status, int curl_code,
+                  const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  es_error_set_va(e, code, status, curl_code, fmt, ap);
+  va_end(ap);
+}
 
 const char *eventsource_version(void) { return EVENTSOURCE_VERSION; }
 

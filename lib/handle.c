@@ -2,29 +2,14 @@
  * handle.c - the eventsource_t handle: creating and destroying it, its last
  * failure, its listeners, and the getters of its state.
  */
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "internal.h"
 #include "os.h"
-
-void es_set_error_va(eventsource_t *es, eventsource_error_t code, long status,
-                         int curl_code, const char *fmt, va_list ap) {
-  es->last_error = code;
-  es->last_status = status;
-  es->last_curl_code = curl_code;
-  vsnprintf(es->last_msg, sizeof es->last_msg, fmt, ap);
-}
-
-void es_set_error(eventsource_t *es, eventsource_error_t code, long status,
-                      int curl_code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  es_set_error_va(es, code, status, curl_code, fmt, ap);
-  va_end(ap);
-}
+#include "policy.h"
 
 /* curl_global_init() is reference counted, and thread-safe in the libcurl
  * versions we build against (7.84 and later); each source holds one reference. */
@@ -46,14 +31,14 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
     return EVENTSOURCE_ERR_NOMEM;
   }
   es->url = es_strdup(url);
-  es->method = es_strdup("GET");
+  int opt_ok = es_options_init(&es->opt) == EVENTSOURCE_OK;
   es->parser = es_parser_new(&es_source_parser_callbacks, es, EVENTSOURCE_DEFAULT_MAX_LINE,
                              EVENTSOURCE_DEFAULT_MAX_EVENT);
-  if (!es->url || !es->method || !es->parser ||
+  if (!es->url || !opt_ok || !es->parser ||
       pthread_mutex_init(&es->cb_lock, NULL) != 0 ||
       pthread_mutex_init(&es->multi_lock, NULL) != 0) {
     es_parser_free(es->parser);
-    es_free(es->method);
+    es_options_free(&es->opt);
     es_free(es->url);
     es_free(es);
     curl_global_cleanup();
@@ -61,17 +46,10 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
   }
   es_listeners_init(&es->listeners);
   es->retry_ms = EVENTSOURCE_DEFAULT_RETRY_MS;
-  es->max_retry_ms = EVENTSOURCE_DEFAULT_MAX_RETRY_MS;
-  es->backoff_reset_ms = EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS;
-  es->jitter = 1;
-  es->connect_timeout_ms = 30000;
-  es->max_redirects = 10;
-  es->max_line = EVENTSOURCE_DEFAULT_MAX_LINE;
-  es->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
-  es->max_id = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID;
-  es_parser_set_max_id(es->parser, es->max_id);
-  es->read_timeout_ms = EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS;
-  es->heap_index = SIZE_MAX;
+  es_parser_set_max_id(es->parser, es->opt.max_id);
+  es_transfer_init(&es->tr, es->url, &es->opt, &es_source_sink, es, &es->last);
+  es->rnd = es_now_ms() ^ (uint64_t)(uintptr_t)es ^ ((uint64_t)getpid() << 32);
+  es->link.heap_index = SIZE_MAX;
   es->phase = ES_IDLE;
   es_set_ready_state(es, EVENTSOURCE_CONNECTING);
   *out = es;
@@ -79,21 +57,10 @@ eventsource_error_t eventsource_new(eventsource_t **out, const char *url) {
 }
 
 void es_source_destroy(eventsource_t *es) {
-  es_source_drop_transfer(es);
-  if (es->easy)
-    curl_easy_cleanup(es->easy);
-  curl_slist_free_all(es->slist);
-  for (size_t i = 0; i < es->nheaders; i++) {
-    es_free(es->headers[i].name);
-    es_free(es->headers[i].value);
-  }
-  es_free(es->headers);
+  es_transfer_cleanup(&es->tr);
+  es_options_free(&es->opt);
   es_listeners_free(&es->listeners);
   es_parser_free(es->parser);
-  es_free(es->method);
-  es_free(es->body);
-  es_free(es->req_url);
-  es_free(es->resp_location);
   es_free(es->url);
   pthread_mutex_destroy(&es->cb_lock);
   pthread_mutex_destroy(&es->multi_lock);
@@ -109,8 +76,6 @@ void eventsource_set_userdata(eventsource_t *es, void *data) {
 void *eventsource_userdata(const eventsource_t *es) {
   return es ? es->userdata : NULL;
 }
-
-
 
 /* ------------------------------------------------------------------------ */
 /* Listeners and accessors                                                  */
@@ -166,7 +131,7 @@ const char *eventsource_url(const eventsource_t *es) { return es ? es->url : "";
 const char *eventsource_request_url(const eventsource_t *es) {
   if (!es)
     return "";
-  return es->req_url ? es->req_url : es->url;
+  return es_transfer_url(&es->tr);
 }
 
 const char *eventsource_last_event_id(const eventsource_t *es, size_t *len) {
@@ -179,17 +144,17 @@ const char *eventsource_last_event_id(const eventsource_t *es, size_t *len) {
 }
 
 eventsource_error_t eventsource_last_error(const eventsource_t *es) {
-  return es ? es->last_error : EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  return es ? es->last.code : EVENTSOURCE_ERR_INVALID_ARGUMENT;
 }
 
 const char *eventsource_last_error_message(const eventsource_t *es) {
-  return es ? es->last_msg : "";
+  return es ? es->last.msg : "";
 }
 
 long eventsource_last_http_status(const eventsource_t *es) {
-  return es ? es->last_status : 0;
+  return es ? es->last.status : 0;
 }
 
 int eventsource_last_curl_code(const eventsource_t *es) {
-  return es ? es->last_curl_code : 0;
+  return es ? es->last.curl_code : 0;
 }

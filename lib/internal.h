@@ -1,25 +1,35 @@
 /*
- * internal.h - struct eventsource, shared by the modules that make up a
- * source (internal). docs/HACKING.md has the module map.
+ * internal.h - struct eventsource and the state machine's interface to the
+ * loop (internal). docs/HACKING.md has the module map.
+ *
+ * Calls go one way: run.c -> multi.c -> source.c -> transfer.c -> options,
+ * parser, listeners, policy, event. The state machine (source.c) never calls
+ * the loop: each of its entry points takes the time and returns what the
+ * loop is to do next (es_next), a value the loop applies.
  */
 #ifndef EVENTSOURCE_INTERNAL_H
 #define EVENTSOURCE_INTERNAL_H
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
 
+#include "error.h"
+#include "event.h"
 #include "eventsource.h"
 #include "eventsource_curl.h"
-#include "event.h"
 #include "listeners.h"
+#include "options.h"
 #include "parser.h"
+#include "transfer.h"
 
-/* Where a source is in its life, as the loop sees it (readyState is derived
- * from it and kept in an atomic for other threads). */
+/* The most a delay option may be (24 h): keeps the arithmetic in range. */
+#define ES_MAX_DELAY_MS (24L * 3600 * 1000)
+
+/* Where a source is in its life (readyState is derived from it and kept in
+ * an atomic for other threads). Written by source.c only. */
 typedef enum es_phase {
   ES_IDLE = 0,     /* not in a multi, or added but not started yet */
   ES_WAITING,      /* waiting for the reconnection deadline */
@@ -28,184 +38,137 @@ typedef enum es_phase {
   ES_DONE          /* CLOSED */
 } es_phase;
 
-/* The most a delay option may be (24 h): keeps the arithmetic in range. */
-#define ES_MAX_DELAY_MS (24L * 3600 * 1000)
-
 /* Requests queued for the loop (bit flags in eventsource.ops). */
 #define ES_OP_START 1u
 #define ES_OP_CLOSE 2u
 #define ES_OP_RESTART 4u
 #define ES_OP_REMOVE 8u
 #define ES_OP_FREE 16u
-#define ES_OP_FAIL 32u /* fail the connection with pending_fail */
+#define ES_OP_FAIL 32u /* fail the connection with the transfer's failure */
 
-typedef struct es_header {
-  char *name;
-  char *value;
-} es_header;
-
+/* What a source is to the multi it is in: written by multi.c only (on the
+ * loop thread, except `queued` and `pending_next`, under the multi's lock). */
+typedef struct es_link {
+  eventsource_t *next, *prev;  /* in the multi's list of sources */
+  size_t heap_index;           /* in the deadline heap, or SIZE_MAX */
+  uint64_t deadline;           /* ms; 0: none */
+  CURL *in_curl;               /* the easy handle added to the curl multi */
+  int counted_active;          /* counted in the multi's active sources */
+  int queued;                  /* in the multi's pending list */
+  eventsource_t *pending_next;
+} es_link;
 
 struct eventsource {
   char *url;
   void *userdata;
-
-  /* options */
-  char *method;
-  char *body;
-  size_t body_len;
-  es_header *headers;
-  size_t nheaders;
-  long retry_ms; /* the reconnection time (user, then retry: fields) */
-  long max_retry_ms;
-  long backoff_reset_ms;
-  int jitter;
-  long read_timeout_ms;
-  long connect_timeout_ms;
-  long max_redirects;
-  size_t max_line, max_event;
-  size_t max_id;             /* longest last event ID adopted (0: no limit) */
-  int redirect_downgrade;    /* follow https -> http redirects */
-  int redirect_headers;      /* send user headers to other origins */
-  int compression;           /* advertise Accept-Encoding */
-  eventsource_prepare_fn prepare_fn;
-  void *prepare_ud;
-  eventsource_policy_fn policy_fn;
-  void *policy_ud;
-  eventsource_curl_fn curl_fn;
-  void *curl_ud;
+  es_options opt;
 
   es_listeners listeners;
   es_parser *parser;
+  es_transfer tr;
 
-  /* state */
-  _Atomic int ready_state;
-  _Atomic int closed;       /* set first by eventsource_close() */
+  /* the state machine (source.c, on the loop thread) */
   es_phase phase;
+  long retry_ms;             /* the reconnection time (user, then retry: fields) */
   unsigned attempt;          /* consecutive failures */
   uint64_t opened_at;        /* ms, when the last connection opened */
   int delivered;             /* it dispatched an event (a success) */
-  uint64_t deadline;         /* reconnection or read-timeout deadline, ms */
-  _Atomic uint64_t last_activity; /* ms of the last byte received */
-  size_t heap_index;         /* position in the multi's deadline heap, or SIZE_MAX */
+  uint64_t rnd;              /* the jitter's random state */
   eventsource_error_t close_reason;
-  _Atomic int user_closed;   /* written by eventsource_close() from any thread */
-  int counted_active;        /* counted in multi->nactive */
+  es_error last;             /* the last failure */
 
-  /* the transfer */
-  CURL *easy;
-  char *req_url;             /* the current hop's URL after a redirect (NULL: url) */
-  unsigned hops;             /* redirects followed in this attempt */
-  int hop_get;               /* this hop is a GET without body (301/302 POST, 303) */
-  int hop_foreign;           /* this hop goes to another origin than url's */
-  int pending_redirect;      /* the response is a redirect to follow: req_url */
-  int resp_headers_done;     /* the response's blank line was seen */
-  int resp_encoding_bad;     /* a Content-Encoding libcurl cannot decode */
-  char resp_encoding[64];    /* that encoding, for the message */
-  struct curl_slist *slist;
-  long resp_status;          /* status of the response being received */
-  int resp_type_ok;          /* its Content-Type is text/event-stream */
-  char *resp_location;       /* its Location value, or NULL */
-  eventsource_error_t pending_fail; /* set by a callback that aborted the transfer */
-  int in_multi_curl;         /* easy added to the curl multi */
+  /* read and written from any thread */
+  _Atomic int ready_state;
+  _Atomic int closed;        /* set first by eventsource_close() */
+  _Atomic int user_closed;   /* closed by eventsource_close() */
+  _Atomic unsigned ops;      /* ES_OP_*: requests waiting for the loop */
+  /* Held by the loop thread while it runs listeners and hooks of this
+   * source, so that eventsource_close() from another thread can wait for a
+   * listener that is running to return (the header documents it). */
+  pthread_mutex_t cb_lock;
+  /* Guards `multi` for other threads (close, restart, remove). */
+  pthread_mutex_t multi_lock;
 
-  /* last failure */
-  eventsource_error_t last_error;
-  long last_status;
-  int last_curl_code;
-  char last_msg[256];
-  char curl_errbuf[CURL_ERROR_SIZE];
-
-  /* the loop */
+  /* the loop (multi.c) */
   eventsource_multi_t *multi;
-  eventsource_t *next, *prev;  /* in multi->sources */
-  _Atomic unsigned ops;       /* ES_OP_*: requests waiting for the loop */
-  int queued;                  /* in multi->pending (under multi->lock) */
-  eventsource_t *pending_next;
-  int free_deferred;
-  pthread_mutex_t cb_lock;     /* held by the loop thread while it calls listeners */
-  pthread_mutex_t multi_lock;  /* guards es->multi for other threads (close, restart) */
+  es_link link;
+  int free_deferred;         /* freed from a callback: destroy at a safe point */
 
-  /* eventsource_run() / eventsource_start() */
+  /* eventsource_run() / eventsource_start() (run.c) */
   eventsource_multi_t *own_multi;
   pthread_t thread;
   int thread_started;
   int running;
 };
 
-/* ---- handle.c ---- */
-/* Records the source's last failure (eventsource_last_error() and the rest). */
-void es_set_error(eventsource_t *es, eventsource_error_t code, long status,
-                  int curl_code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-void es_set_error_va(eventsource_t *es, eventsource_error_t code, long status,
-                     int curl_code, const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
-
 static inline int es_is_closed(const eventsource_t *es) {
-  return atomic_load(&es->closed) != 0;
+  return atomic_load(&((eventsource_t *)(uintptr_t)es)->closed) != 0;
 }
 static inline void es_set_ready_state(eventsource_t *es, eventsource_ready_state_t s) {
   atomic_store(&es->ready_state, (int)s);
 }
 
-/* ---- options.c ---- */
-/* An absolute http(s) URL with a host, that libcurl's URL parser accepts,
- * without bytes that could split the request line, and short enough to be
- * sent. Returns OK, URL, REQUEST_TOO_LARGE or NOMEM. */
-eventsource_error_t es_check_url(const char *url);
-
-/* ---- transfer.c ---- */
-/* Builds the request of the current hop on es->easy. */
-eventsource_error_t es_transfer_build(eventsource_t *es);
-/* Clears credentials a curl hook set, for a hop to another origin. */
-CURLcode es_transfer_drop_foreign_credentials(eventsource_t *es);
-/* What a failed transfer means, with the message the user sees. */
-eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result);
-
-/* ---- source.c, for multi.c ---- */
-/* Starts a connection attempt now, at the source's URL. A failure is
- * reported and handled there (the source is then DONE). */
-void es_source_connect(eventsource_t *es);
-/* The transfer ended with result (CURLMsg done). */
-void es_source_transfer_done(eventsource_t *es, CURLcode result);
-/* The read timeout fired: the transfer was removed from the curl multi. */
-void es_source_read_timeout(eventsource_t *es);
-/* Drops the transfer (removing it from the curl multi). */
-void es_source_drop_transfer(eventsource_t *es);
+/* ---- handle.c ---- */
+/* Records the source's last failure (eventsource_last_error() and the rest). */
+#define es_set_error(es, ...) es_error_set(&(es)->last, __VA_ARGS__)
 /* Frees everything. The source must not be in a multi. */
 void es_source_destroy(eventsource_t *es);
-/* Applies a queued close (outside any libcurl callback). */
-void es_source_apply_close(eventsource_t *es);
-/* Records a failure found inside a libcurl callback (code, msg) and queues
- * ES_OP_FAIL; es_source_apply_fail() then fails the connection. */
-void es_source_queue_fail(eventsource_t *es, eventsource_error_t code, const char *msg);
-void es_source_apply_fail(eventsource_t *es);
-/* Applies a queued restart: drop and reconnect now, no error, no backoff. */
-void es_source_apply_restart(eventsource_t *es);
 
-/* The parser's callbacks, with the source as their context. */
+/* ---- source.c: the state machine ---- */
+
+/* What the loop does next for a source. */
+typedef enum es_go {
+  ES_GO_NONE,    /* nothing (a queued request takes over) */
+  ES_GO_CONNECT, /* call es_source_connect() now */
+  ES_GO_ADD,     /* add `easy` to the curl multi; deadline `at` (0: none) */
+  ES_GO_TIMER,   /* deadline `at` (0: none), then es_source_deadline() */
+  ES_GO_DONE     /* CLOSED: no deadline, no longer active */
+} es_go;
+
+typedef struct es_next {
+  es_go go;
+  int drop;      /* first: the running transfer out of the curl multi, no deadline */
+  uint64_t at;   /* ms on es_now_ms()'s clock */
+  CURL *easy;    /* ES_GO_ADD */
+} es_next;
+
+/* The parser's callbacks and the transfer's sink, with the source as their
+ * context (handle.c wires them up). */
 extern const es_parser_callbacks es_source_parser_callbacks;
-/* The listeners of es, unless es is closed. */
-void es_source_dispatch(eventsource_t *es, const eventsource_event_t *ev);
+extern const es_transfer_sink es_source_sink;
+
+/* May es join a multi (not closed)? Then es_source_joined(). */
+int es_source_can_join(const eventsource_t *es);
+void es_source_joined(eventsource_t *es);
+/* es left its multi (the loop took its transfer out already). */
+void es_source_left(eventsource_t *es);
+
+/* The requests in ops (ES_OP_START, CLOSE, FAIL, RESTART), applied. */
+es_next es_source_ops(eventsource_t *es, unsigned ops, uint64_t now);
+/* Starts a connection attempt at the source's URL. */
+es_next es_source_connect(eventsource_t *es, uint64_t now);
+/* libcurl is done with the transfer (already out of the curl multi). */
+es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now);
+/* The source's deadline passed: reconnect, or check the read timeout. */
+es_next es_source_deadline(eventsource_t *es, uint64_t now);
+/* The loop could not add the transfer to the curl multi. */
+es_next es_source_add_failed(eventsource_t *es, uint64_t now);
+/* A failure found inside a libcurl callback (a descriptor that could not be
+ * watched): recorded; returns 1 when it is the transfer's first, and then
+ * the loop queues ES_OP_FAIL. */
+int es_source_note_failure(eventsource_t *es, eventsource_error_t code, const char *msg);
+/* The response was validated at now: OPEN, then the open notification.
+ * Returns 0 to end the transfer (closed from a listener). */
+int es_source_opened(eventsource_t *es, uint64_t now);
 /* Non-zero: stop parsing (closed, restarted or no longer open). */
 int es_source_stop_parsing(eventsource_t *es);
-/* The response was validated: OPEN, then the open notification. Returns 0
- * to end the transfer (closed from a listener). */
-int es_source_opened(eventsource_t *es);
 
-/* ---- multi.c, for source.c ---- */
+/* ---- multi.c, for run.c ---- */
 /* Queues ops for the loop and wakes it when called from another thread. */
 void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops);
-/* Sets es->deadline (0: none) and updates the heap. */
-void es_multi_set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at);
-int es_multi_add_easy(eventsource_multi_t *m, eventsource_t *es);
-void es_multi_remove_easy(eventsource_multi_t *m, eventsource_t *es);
 int es_multi_on_loop_thread(const eventsource_multi_t *m);
-/* Counts the source as no longer active. */
-void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es);
 /* Is the loop inside a step (libcurl or user callbacks may be on the stack)? */
 int es_multi_in_step(const eventsource_multi_t *m);
-uint32_t es_multi_random(eventsource_multi_t *m);
 /* The last loop failure's message ("" when none). */
 const char *es_multi_error(const eventsource_multi_t *m);
 

@@ -60,7 +60,6 @@ struct eventsource_multi {
   pthread_t loop_thread;
   _Atomic int loop_thread_set;
   int in_step;
-  uint64_t rnd;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -71,14 +70,14 @@ static void heap_swap(eventsource_multi_t *m, size_t a, size_t b) {
   eventsource_t *t = m->heap[a];
   m->heap[a] = m->heap[b];
   m->heap[b] = t;
-  m->heap[a]->heap_index = a;
-  m->heap[b]->heap_index = b;
+  m->heap[a]->link.heap_index = a;
+  m->heap[b]->link.heap_index = b;
 }
 
 static void heap_up(eventsource_multi_t *m, size_t i) {
   while (i > 0) {
     size_t p = (i - 1) / 2;
-    if (m->heap[p]->deadline <= m->heap[i]->deadline)
+    if (m->heap[p]->link.deadline <= m->heap[i]->link.deadline)
       break;
     heap_swap(m, i, p);
     i = p;
@@ -88,9 +87,9 @@ static void heap_up(eventsource_multi_t *m, size_t i) {
 static void heap_down(eventsource_multi_t *m, size_t i) {
   for (;;) {
     size_t l = 2 * i + 1, r = l + 1, s = i;
-    if (l < m->heap_n && m->heap[l]->deadline < m->heap[s]->deadline)
+    if (l < m->heap_n && m->heap[l]->link.deadline < m->heap[s]->link.deadline)
       s = l;
-    if (r < m->heap_n && m->heap[r]->deadline < m->heap[s]->deadline)
+    if (r < m->heap_n && m->heap[r]->link.deadline < m->heap[s]->link.deadline)
       s = r;
     if (s == i)
       break;
@@ -100,38 +99,39 @@ static void heap_down(eventsource_multi_t *m, size_t i) {
 }
 
 static void heap_remove(eventsource_multi_t *m, eventsource_t *es) {
-  size_t i = es->heap_index;
+  size_t i = es->link.heap_index;
   if (i == SIZE_MAX)
     return;
-  es->heap_index = SIZE_MAX;
+  es->link.heap_index = SIZE_MAX;
   m->heap_n--;
   if (i == m->heap_n)
     return;
   m->heap[i] = m->heap[m->heap_n];
-  m->heap[i]->heap_index = i;
+  m->heap[i]->link.heap_index = i;
   heap_up(m, i);
-  heap_down(m, m->heap[i]->heap_index);
+  heap_down(m, m->heap[i]->link.heap_index);
 }
 
-void es_multi_set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
+/* Sets es's deadline (0: none) and updates the heap. */
+static void set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
   if (!m)
     return;
   if (at == 0) {
     heap_remove(m, es);
-    es->deadline = 0;
+    es->link.deadline = 0;
     return;
   }
-  es->deadline = at;
-  if (es->heap_index != SIZE_MAX) {
-    heap_up(m, es->heap_index);
-    heap_down(m, es->heap_index);
+  es->link.deadline = at;
+  if (es->link.heap_index != SIZE_MAX) {
+    heap_up(m, es->link.heap_index);
+    heap_down(m, es->link.heap_index);
     return;
   }
   /* The heap has room for every source (reserved in eventsource_multi_add),
    * so inserting never allocates and never fails. */
-  es->heap_index = m->heap_n;
+  es->link.heap_index = m->heap_n;
   m->heap[m->heap_n++] = es;
-  heap_up(m, es->heap_index);
+  heap_up(m, es->link.heap_index);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -146,8 +146,6 @@ int es_multi_on_loop_thread(const eventsource_multi_t *m) {
 int es_multi_in_step(const eventsource_multi_t *m) {
   return es_multi_on_loop_thread(m) && m->in_step;
 }
-
-uint32_t es_multi_random(eventsource_multi_t *m) { return es_random_next(&m->rnd); }
 
 eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m) {
   if (!m)
@@ -173,11 +171,11 @@ static void drain_wakeup(eventsource_multi_t *m) {
 void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops) {
   pthread_mutex_lock(&m->lock);
   atomic_fetch_or(&es->ops, ops);
-  if (!es->queued) {
-    es->queued = 1;
-    es->pending_next = NULL;
+  if (!es->link.queued) {
+    es->link.queued = 1;
+    es->link.pending_next = NULL;
     if (m->pending_tail)
-      m->pending_tail->pending_next = es;
+      m->pending_tail->link.pending_next = es;
     else
       m->pending = es;
     m->pending_tail = es;
@@ -190,18 +188,18 @@ void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops) {
 
 static void unqueue(eventsource_multi_t *m, eventsource_t *es) {
   pthread_mutex_lock(&m->lock);
-  if (es->queued) {
+  if (es->link.queued) {
     eventsource_t **pp = &m->pending, *prev = NULL;
     while (*pp && *pp != es) {
       prev = *pp;
-      pp = &(*pp)->pending_next;
+      pp = &(*pp)->link.pending_next;
     }
     if (*pp) {
-      *pp = es->pending_next;
+      *pp = es->link.pending_next;
       if (m->pending_tail == es)
         m->pending_tail = prev;
     }
-    es->queued = 0;
+    es->link.queued = 0;
   }
   atomic_store(&es->ops, 0);
   pthread_mutex_unlock(&m->lock);
@@ -211,39 +209,79 @@ static void unqueue(eventsource_multi_t *m, eventsource_t *es) {
 /* Membership                                                               */
 /* ------------------------------------------------------------------------ */
 
-void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es) {
-  if (es->counted_active) {
-    es->counted_active = 0;
+/* Counts es as no longer active. */
+static void source_closed(eventsource_multi_t *m, eventsource_t *es) {
+  if (es->link.counted_active) {
+    es->link.counted_active = 0;
     m->nactive--;
+  }
+}
+
+/* Takes es's transfer out of the curl multi, and its deadline. */
+static void drop_transfer(eventsource_multi_t *m, eventsource_t *es) {
+  if (es->link.in_curl) {
+    curl_multi_remove_handle(m->cm, es->link.in_curl);
+    es->link.in_curl = NULL;
+  }
+  set_deadline(m, es, 0);
+}
+
+/* Does what the state machine decided for es. */
+static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
+  for (;;) {
+    if (n.drop)
+      drop_transfer(m, es);
+    switch (n.go) {
+    case ES_GO_NONE:
+      return;
+    case ES_GO_CONNECT:
+      set_deadline(m, es, 0);
+      n = es_source_connect(es, es_now_ms());
+      continue;
+    case ES_GO_ADD:
+      if (curl_multi_add_handle(m->cm, n.easy) != CURLM_OK) {
+        n = es_source_add_failed(es, es_now_ms());
+        continue;
+      }
+      es->link.in_curl = n.easy;
+      set_deadline(m, es, n.at);
+      return;
+    case ES_GO_TIMER:
+      set_deadline(m, es, n.at);
+      return;
+    case ES_GO_DONE:
+      set_deadline(m, es, 0);
+      source_closed(m, es);
+      return;
+    }
+    return;
   }
 }
 
 /* Takes es out of m at once (outside libcurl callbacks). */
 static void detach(eventsource_multi_t *m, eventsource_t *es) {
-  es_source_drop_transfer(es);
-  heap_remove(m, es);
-  es_multi_source_closed(m, es);
-  if (es->prev)
-    es->prev->next = es->next;
+  drop_transfer(m, es);
+  source_closed(m, es);
+  if (es->link.prev)
+    es->link.prev->link.next = es->link.next;
   else
-    m->sources = es->next;
-  if (es->next)
-    es->next->prev = es->prev;
-  es->next = es->prev = NULL;
+    m->sources = es->link.next;
+  if (es->link.next)
+    es->link.next->link.prev = es->link.prev;
+  es->link.next = es->link.prev = NULL;
   m->nsources--;
   pthread_mutex_lock(&es->multi_lock);
   es->multi = NULL;
   pthread_mutex_unlock(&es->multi_lock);
   /* After es->multi is NULL: no other thread can queue es on m any more. */
   unqueue(m, es);
-  if (es->phase != ES_DONE)
-    es->phase = ES_IDLE;
+  es_source_left(es);
 }
 
 eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t *es) {
   if (!m || !es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (es->multi || atomic_load(&es->closed) || es->phase == ES_DONE)
+  if (es->multi || !es_source_can_join(es))
     return EVENTSOURCE_ERR_STATE;
   if (m->nsources + 1 > m->heap_cap) {
     size_t cap = m->heap_cap ? m->heap_cap * 2 : 16;
@@ -256,16 +294,16 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
   pthread_mutex_lock(&es->multi_lock);
   es->multi = m;
   pthread_mutex_unlock(&es->multi_lock);
-  es->prev = NULL;
-  es->next = m->sources;
+  es->link.prev = NULL;
+  es->link.next = m->sources;
   if (m->sources)
-    m->sources->prev = es;
+    m->sources->link.prev = es;
   m->sources = es;
   m->nsources++;
   m->nactive++;
-  es->counted_active = 1;
-  es->phase = ES_IDLE;
-  es->heap_index = SIZE_MAX;
+  es->link.counted_active = 1;
+  es_source_joined(es);
+  es->link.heap_index = SIZE_MAX;
   es_multi_queue(m, es, ES_OP_START);
   if (m->timer_fn && !m->in_step) {
     /* Driven by the application's loop, which may be idle and not watching
@@ -325,8 +363,8 @@ static void watch_failed(eventsource_multi_t *m, CURL *easy, eventsource_error_t
   if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
     return;
   eventsource_t *es = (eventsource_t *)(void *)priv;
-  if (es->multi == m)
-    es_source_queue_fail(es, code, msg);
+  if (es->multi == m && es_source_note_failure(es, code, msg))
+    es_multi_queue(m, es, ES_OP_FAIL);
 }
 
 static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
@@ -398,7 +436,6 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
     rc = EVENTSOURCE_ERR_CURL;
     goto fail;
   }
-  m->rnd = es_now_ms() ^ (uint64_t)(uintptr_t)m ^ ((uint64_t)getpid() << 32);
   m->announced = NO_DEADLINE;
   *out = m;
   return EVENTSOURCE_OK;
@@ -469,23 +506,25 @@ static void process_done(eventsource_multi_t *m) {
     char *priv = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     eventsource_t *es = (eventsource_t *)(void *)priv;
-    if (es && es->multi == m)
-      es_source_transfer_done(es, result);
+    if (es && es->multi == m) {
+      drop_transfer(m, es);
+      apply(m, es, es_source_transfer_done(es, result, es_now_ms()));
+    }
   }
 }
 
 static void process_pending(eventsource_multi_t *m) {
   for (;;) {
     /* One at a time, under the lock: another thread may queue es again (and
-     * link others after it) as soon as es->queued is 0. */
+     * link others after it) as soon as es->link.queued is 0. */
     pthread_mutex_lock(&m->lock);
     eventsource_t *es = m->pending;
     if (es) {
-      m->pending = es->pending_next;
+      m->pending = es->link.pending_next;
       if (!m->pending)
         m->pending_tail = NULL;
-      es->pending_next = NULL;
-      es->queued = 0;
+      es->link.pending_next = NULL;
+      es->link.queued = 0;
     }
     pthread_mutex_unlock(&m->lock);
     if (!es)
@@ -502,35 +541,17 @@ static void process_pending(eventsource_multi_t *m) {
       detach(m, es);
       continue;
     }
-    if ((ops & ES_OP_CLOSE) || atomic_load(&es->closed))
-      es_source_apply_close(es);
-    else if (ops & ES_OP_FAIL)
-      es_source_apply_fail(es);
-    else if (ops & ES_OP_RESTART)
-      es_source_apply_restart(es);
-    else if ((ops & ES_OP_START) && es->phase == ES_IDLE)
-      es_source_connect(es);
+    apply(m, es, es_source_ops(es, ops, es_now_ms()));
   }
 }
 
 /* Sources whose deadline has passed: reconnect, or check the read timeout. */
 static void process_deadlines(eventsource_multi_t *m) {
   uint64_t now = es_now_ms();
-  while (m->heap_n && m->heap[0]->deadline <= now) {
+  /* Each step moves or clears the top's deadline, so this ends. */
+  while (m->heap_n && m->heap[0]->link.deadline <= now) {
     eventsource_t *es = m->heap[0];
-    if (es->phase == ES_WAITING) {
-      heap_remove(m, es);
-      es_source_connect(es);
-    } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
-               es->read_timeout_ms > 0) {
-      uint64_t due = atomic_load(&es->last_activity) + (uint64_t)es->read_timeout_ms;
-      if (due > now)
-        es_multi_set_deadline(m, es, due); /* data came in meanwhile */
-      else
-        es_source_read_timeout(es);
-    } else {
-      heap_remove(m, es);
-    }
+    apply(m, es, es_source_deadline(es, now));
   }
 }
 
@@ -540,8 +561,8 @@ static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct >= 0)
     at = now + (uint64_t)ct;
-  if (m->heap_n && m->heap[0]->deadline < at)
-    at = m->heap[0]->deadline;
+  if (m->heap_n && m->heap[0]->link.deadline < at)
+    at = m->heap[0]->link.deadline;
   return at;
 }
 
@@ -746,16 +767,4 @@ eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m) {
     rc = EVENTSOURCE_ERR_CURL;
   end_step(m);
   return rc;
-}
-
-int es_multi_add_easy(eventsource_multi_t *m, eventsource_t *es) {
-  if (curl_multi_add_handle(m->cm, es->easy) != CURLM_OK)
-    return -1;
-  es->in_multi_curl = 1;
-  return 0;
-}
-
-void es_multi_remove_easy(eventsource_multi_t *m, eventsource_t *es) {
-  curl_multi_remove_handle(m->cm, es->easy);
-  es->in_multi_curl = 0;
 }

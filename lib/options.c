@@ -9,6 +9,32 @@
 #include "alloc.h"
 #include "internal.h"
 
+eventsource_error_t es_options_init(es_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->max_retry_ms = EVENTSOURCE_DEFAULT_MAX_RETRY_MS;
+  opt->backoff_reset_ms = EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS;
+  opt->jitter = 1;
+  opt->connect_timeout_ms = 30000;
+  opt->max_redirects = 10;
+  opt->max_line = EVENTSOURCE_DEFAULT_MAX_LINE;
+  opt->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
+  opt->max_id = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID;
+  opt->read_timeout_ms = EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS;
+  opt->method = es_strdup("GET");
+  return opt->method ? EVENTSOURCE_OK : EVENTSOURCE_ERR_NOMEM;
+}
+
+void es_options_free(es_options *opt) {
+  for (size_t i = 0; i < opt->nheaders; i++) {
+    es_free(opt->headers[i].name);
+    es_free(opt->headers[i].value);
+  }
+  es_free(opt->headers);
+  es_free(opt->method);
+  es_free(opt->body);
+  memset(opt, 0, sizeof *opt);
+}
+
 /* An absolute http(s) URL with a host, that libcurl's URL parser accepts
  * (so a malformed URL is refused here, not retried for ever), without bytes
  * that could split the request line, and short enough to be sent. Returns OK,
@@ -63,8 +89,8 @@ eventsource_error_t eventsource_set_method(eventsource_t *es, const char *method
   char *m = es_strdup(method);
   if (!m)
     return EVENTSOURCE_ERR_NOMEM;
-  es_free(es->method);
-  es->method = m;
+  es_free(es->opt.method);
+  es->opt.method = m;
   return EVENTSOURCE_OK;
 }
 
@@ -78,9 +104,9 @@ eventsource_error_t eventsource_set_body(eventsource_t *es, const void *body,
     if (!b)
       return EVENTSOURCE_ERR_NOMEM;
   }
-  es_free(es->body);
-  es->body = b;
-  es->body_len = b ? len : 0;
+  es_free(es->opt.body);
+  es->opt.body = b;
+  es->opt.body_len = b ? len : 0;
   return EVENTSOURCE_OK;
 }
 
@@ -105,34 +131,34 @@ static eventsource_error_t check_header(const char *name, const char *value) {
 
 static eventsource_error_t header_append(eventsource_t *es, const char *name,
                                          const char *value) {
-  es_header *v = es_realloc(es->headers, (es->nheaders + 1) * sizeof *v);
+  es_header *v = es_realloc(es->opt.headers, (es->opt.nheaders + 1) * sizeof *v);
   if (!v)
     return EVENTSOURCE_ERR_NOMEM;
-  es->headers = v;
+  es->opt.headers = v;
   char *n = es_strdup(name), *val = es_strdup(value);
   if (!n || !val) {
     es_free(n);
     es_free(val);
     return EVENTSOURCE_ERR_NOMEM;
   }
-  v[es->nheaders].name = n;
-  v[es->nheaders].value = val;
-  es->nheaders++;
+  v[es->opt.nheaders].name = n;
+  v[es->opt.nheaders].value = val;
+  es->opt.nheaders++;
   return EVENTSOURCE_OK;
 }
 
 static size_t header_remove_all(eventsource_t *es, const char *name) {
   size_t j = 0, removed = 0;
-  for (size_t i = 0; i < es->nheaders; i++) {
-    if (strcasecmp(es->headers[i].name, name) == 0) {
-      es_free(es->headers[i].name);
-      es_free(es->headers[i].value);
+  for (size_t i = 0; i < es->opt.nheaders; i++) {
+    if (strcasecmp(es->opt.headers[i].name, name) == 0) {
+      es_free(es->opt.headers[i].name);
+      es_free(es->opt.headers[i].value);
       removed++;
     } else {
-      es->headers[j++] = es->headers[i];
+      es->opt.headers[j++] = es->opt.headers[i];
     }
   }
-  es->nheaders = j;
+  es->opt.nheaders = j;
   return removed;
 }
 
@@ -144,14 +170,14 @@ eventsource_error_t eventsource_set_header(eventsource_t *es, const char *name,
   if (rc)
     return rc;
   /* Append first so a failed allocation leaves the old value in place. */
-  size_t before = es->nheaders;
+  size_t before = es->opt.nheaders;
   rc = header_append(es, name, value);
   if (rc)
     return rc;
-  es_header added = es->headers[before];
-  es->nheaders = before;
+  es_header added = es->opt.headers[before];
+  es->opt.nheaders = before;
   header_remove_all(es, name);
-  es->headers[es->nheaders++] = added;
+  es->opt.headers[es->opt.nheaders++] = added;
   return EVENTSOURCE_OK;
 }
 
@@ -179,7 +205,7 @@ eventsource_error_t eventsource_set_last_event_id(eventsource_t *es, const char 
     id = "";
   if (strpbrk(id, "\r\n"))
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (es->max_id && strlen(id) > es->max_id)
+  if (es->opt.max_id && strlen(id) > es->opt.max_id)
     return EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
   return es_parser_set_last_event_id(es->parser, id, strlen(id)) == 0
              ? EVENTSOURCE_OK
@@ -198,16 +224,16 @@ eventsource_error_t eventsource_set_retry(eventsource_t *es, long ms) {
   return set_ms(es, es ? &es->retry_ms : NULL, ms, 0);
 }
 eventsource_error_t eventsource_set_max_retry(eventsource_t *es, long ms) {
-  return set_ms(es, es ? &es->max_retry_ms : NULL, ms, 0);
+  return set_ms(es, es ? &es->opt.max_retry_ms : NULL, ms, 0);
 }
 eventsource_error_t eventsource_set_backoff_reset(eventsource_t *es, long ms) {
-  return set_ms(es, es ? &es->backoff_reset_ms : NULL, ms, 0);
+  return set_ms(es, es ? &es->opt.backoff_reset_ms : NULL, ms, 0);
 }
 eventsource_error_t eventsource_set_read_timeout(eventsource_t *es, long ms) {
-  return set_ms(es, es ? &es->read_timeout_ms : NULL, ms, 0);
+  return set_ms(es, es ? &es->opt.read_timeout_ms : NULL, ms, 0);
 }
 eventsource_error_t eventsource_set_connect_timeout(eventsource_t *es, long ms) {
-  return set_ms(es, es ? &es->connect_timeout_ms : NULL, ms, 0);
+  return set_ms(es, es ? &es->opt.connect_timeout_ms : NULL, ms, 0);
 }
 
 static eventsource_error_t set_flag(eventsource_t *es, int *field, int on) {
@@ -218,29 +244,29 @@ static eventsource_error_t set_flag(eventsource_t *es, int *field, int on) {
 }
 
 eventsource_error_t eventsource_set_jitter(eventsource_t *es, int enabled) {
-  return set_flag(es, es ? &es->jitter : NULL, enabled);
+  return set_flag(es, es ? &es->opt.jitter : NULL, enabled);
 }
 
 eventsource_error_t eventsource_set_max_redirects(eventsource_t *es, long n) {
   if (!es || n < 0 || n > 1000)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->max_redirects = n;
+  es->opt.max_redirects = n;
   return EVENTSOURCE_OK;
 }
 
 eventsource_error_t eventsource_set_max_line(eventsource_t *es, size_t bytes) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->max_line = bytes;
-  es_parser_set_limits(es->parser, es->max_line, es->max_event);
+  es->opt.max_line = bytes;
+  es_parser_set_limits(es->parser, es->opt.max_line, es->opt.max_event);
   return EVENTSOURCE_OK;
 }
 
 eventsource_error_t eventsource_set_max_event(eventsource_t *es, size_t bytes) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->max_event = bytes;
-  es_parser_set_limits(es->parser, es->max_line, es->max_event);
+  es->opt.max_event = bytes;
+  es_parser_set_limits(es->parser, es->opt.max_line, es->opt.max_event);
   return EVENTSOURCE_OK;
 }
 
@@ -248,19 +274,19 @@ eventsource_error_t eventsource_set_max_last_event_id(eventsource_t *es,
                                                       size_t bytes) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->max_id = bytes;
+  es->opt.max_id = bytes;
   es_parser_set_max_id(es->parser, bytes);
   return EVENTSOURCE_OK;
 }
 
 eventsource_error_t eventsource_set_redirect_downgrade(eventsource_t *es, int allow) {
-  return set_flag(es, es ? &es->redirect_downgrade : NULL, allow);
+  return set_flag(es, es ? &es->opt.redirect_downgrade : NULL, allow);
 }
 eventsource_error_t eventsource_set_redirect_headers(eventsource_t *es, int allow) {
-  return set_flag(es, es ? &es->redirect_headers : NULL, allow);
+  return set_flag(es, es ? &es->opt.redirect_headers : NULL, allow);
 }
 eventsource_error_t eventsource_set_compression(eventsource_t *es, int enabled) {
-  return set_flag(es, es ? &es->compression : NULL, enabled);
+  return set_flag(es, es ? &es->opt.compression : NULL, enabled);
 }
 
 eventsource_error_t eventsource_set_prepare_callback(eventsource_t *es,
@@ -268,8 +294,8 @@ eventsource_error_t eventsource_set_prepare_callback(eventsource_t *es,
                                                      void *userdata) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->prepare_fn = fn;
-  es->prepare_ud = userdata;
+  es->opt.prepare_fn = fn;
+  es->opt.prepare_ud = userdata;
   return EVENTSOURCE_OK;
 }
 
@@ -278,8 +304,8 @@ eventsource_error_t eventsource_set_policy_callback(eventsource_t *es,
                                                     void *userdata) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->policy_fn = fn;
-  es->policy_ud = userdata;
+  es->opt.policy_fn = fn;
+  es->opt.policy_ud = userdata;
   return EVENTSOURCE_OK;
 }
 
@@ -288,7 +314,7 @@ eventsource_error_t eventsource_set_curl_callback(eventsource_t *es,
                                                   void *userdata) {
   if (!es)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  es->curl_fn = fn;
-  es->curl_ud = userdata;
+  es->opt.curl_fn = fn;
+  es->opt.curl_ud = userdata;
   return EVENTSOURCE_OK;
 }

@@ -15,13 +15,13 @@ void eventsource_close(eventsource_t *es) {
     return; /* already closed */
   }
   es_set_ready_state(es, EVENTSOURCE_CLOSED);
-  es->user_closed = 1;
+  atomic_store(&es->user_closed, 1);
   pthread_mutex_lock(&es->multi_lock);
   eventsource_multi_t *m = es->multi;
   int on_loop = m && es_multi_on_loop_thread(m);
   pthread_mutex_unlock(&es->multi_lock);
   if (!m) {
-    es->phase = ES_DONE;
+    es_source_ops(es, ES_OP_CLOSE, 0); /* in no loop: nothing to apply */
     return;
   }
   if (!on_loop) {
@@ -63,7 +63,7 @@ static eventsource_error_t run_own(eventsource_t *es) {
 
 /* Creates es's own multi handle and adds es to it. */
 static eventsource_error_t make_own(eventsource_t *es) {
-  if (es->running || es->multi || es_is_closed(es) || es->phase == ES_DONE)
+  if (es->running || es->multi || !es_source_can_join(es))
     return EVENTSOURCE_ERR_STATE;
   eventsource_multi_t *m;
   eventsource_error_t rc = eventsource_multi_new(&m);

@@ -1,11 +1,11 @@
 /*
  * source.c - the connection's state machine (WHATWG HTML 9.2.2-9.2.4).
  *
- * Flow: multi.c starts a transfer (es_source_connect); libcurl's header
- * callback validates the response and announces the connection; the write
- * callback feeds the parser, whose callbacks dispatch events; when the
- * transfer ends multi.c calls es_source_transfer_done, which decides, with
- * the policy, between reestablishing the connection and failing it.
+ * Bytes come in from the transfer (the sink), events go out to the
+ * listeners, and what the connection needs next goes back to the loop as a
+ * value (es_next): connect now, add this transfer, wait until T, done. Every
+ * entry point takes the time, so the reconnection logic runs on an explicit
+ * clock in the tests. Nothing here calls the loop.
  */
 #include <string.h>
 
@@ -14,17 +14,29 @@
 #include "os.h"
 #include "policy.h"
 
+static const es_next NOTHING = {ES_GO_NONE, 0, 0, NULL};
+
 /* ------------------------------------------------------------------------ */
-/* Dispatch                                                                 */
+/* Calling the user                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* Every notification goes through here; nothing is dispatched once closed.
- * (eventsource_free() and eventsource_close() tell that they run inside a
- * callback from the multi's step, es_multi_in_step().) */
-void es_source_dispatch(eventsource_t *es, const eventsource_event_t *ev) {
-  if (es_is_closed(es))
-    return;
-  es_listeners_dispatch(&es->listeners, es, ev, es_is_closed);
+/* Listeners and hooks run under cb_lock (eventsource_close() from another
+ * thread waits on it), and not at all once the source is closed. enter()
+ * returns 0 when closed; otherwise leave() must follow. */
+static int enter(eventsource_t *es) {
+  pthread_mutex_lock(&es->cb_lock);
+  if (!es_is_closed(es))
+    return 1;
+  pthread_mutex_unlock(&es->cb_lock);
+  return 0;
+}
+
+static void leave(eventsource_t *es) { pthread_mutex_unlock(&es->cb_lock); }
+
+/* Dispatches ev (the caller holds cb_lock); nothing once closed. */
+static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
+  if (!es_is_closed(es))
+    es_listeners_dispatch(&es->listeners, es, ev, es_is_closed);
 }
 
 static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
@@ -32,25 +44,34 @@ static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
   size_t id_len;
   const char *id = es_parser_last_event_id(es->parser, &id_len);
   es_event_init(&ev, EVENTSOURCE_KIND_ERROR, id, id_len);
-  ev.error = es->last_error;
-  ev.http_status = es->last_status;
-  ev.message = es->last_msg;
+  ev.error = es->last.code;
+  ev.http_status = es->last.status;
+  ev.message = es->last.msg;
   ev.will_reconnect = will_reconnect;
   ev.reconnect_ms = will_reconnect ? delay : -1;
-  ev.curl_code = es->last_curl_code;
-  es_source_dispatch(es, &ev);
+  ev.curl_code = es->last.curl_code;
+  dispatch(es, &ev);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Parser callbacks                                                         */
-/* ------------------------------------------------------------------------ */
+/* Has a close or a restart been asked for (by a listener or a thread)? */
+static int stop_asked(const eventsource_t *es) {
+  return es_is_closed(es) || (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) &
+                              (ES_OP_RESTART | ES_OP_CLOSE));
+}
 
-/* Non-zero stops the parser: the source was closed or restarted from a
- * listener, so the rest of the chunk belongs to nobody. */
+/* Has a close been asked for? */
+static int close_asked(const eventsource_t *es) {
+  return es_is_closed(es) ||
+         (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) & ES_OP_CLOSE);
+}
+
 int es_source_stop_parsing(eventsource_t *es) {
-  return es_is_closed(es) || (es->ops & (ES_OP_RESTART | ES_OP_CLOSE)) ||
-         es->phase != ES_OPEN;
+  return stop_asked(es) || es->phase != ES_OPEN;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The parser's callbacks (the caller of es_parser_feed() holds cb_lock)    */
+/* ------------------------------------------------------------------------ */
 
 static int on_event(void *ctx, const char *type, size_t type_len,
                     const char *data, size_t data_len, const char *id,
@@ -63,13 +84,13 @@ static int on_event(void *ctx, const char *type, size_t type_len,
   ev.type_len = type_len;
   ev.data = data;
   ev.data_len = data_len;
-  es_source_dispatch(es, &ev);
+  dispatch(es, &ev);
   return es_source_stop_parsing(es);
 }
 
 static int on_retry(void *ctx, uint64_t ms) {
   eventsource_t *es = ctx;
-  es->retry_ms = es_retry_capped(ms, es->max_retry_ms);
+  es->retry_ms = es_retry_capped(ms, es->opt.max_retry_ms);
   return 0;
 }
 
@@ -81,7 +102,7 @@ static int on_comment(void *ctx, const char *text, size_t len) {
   es_event_init(&ev, EVENTSOURCE_KIND_COMMENT, id, id_len);
   ev.data = text;
   ev.data_len = len;
-  es_source_dispatch(es, &ev);
+  dispatch(es, &ev);
   return es_source_stop_parsing(es);
 }
 
@@ -96,232 +117,230 @@ static int on_parse_error(void *ctx, eventsource_error_t code,
 const es_parser_callbacks es_source_parser_callbacks = {on_event, on_retry, on_comment,
                                                        on_parse_error};
 
-int es_source_opened(eventsource_t *es) {
+/* ------------------------------------------------------------------------ */
+/* The transfer's sink (inside libcurl's callbacks)                         */
+/* ------------------------------------------------------------------------ */
+
+int es_source_opened(eventsource_t *es, uint64_t now) {
   es->phase = ES_OPEN;
-  es->opened_at = es_now_ms();
+  es->opened_at = now;
   es->delivered = 0;
   es_set_ready_state(es, EVENTSOURCE_OPEN);
-  eventsource_event_t ev;
-  size_t id_len;
-  const char *id = es_parser_last_event_id(es->parser, &id_len);
-  es_event_init(&ev, EVENTSOURCE_KIND_OPEN, id, id_len);
-  es_source_dispatch(es, &ev);
+  if (enter(es)) {
+    eventsource_event_t ev;
+    size_t id_len;
+    const char *id = es_parser_last_event_id(es->parser, &id_len);
+    es_event_init(&ev, EVENTSOURCE_KIND_OPEN, id, id_len);
+    dispatch(es, &ev);
+    leave(es);
+  }
   return !es_source_stop_parsing(es);
 }
 
-/* The source is finished: CLOSED, out of the deadline heap. */
-static void finish(eventsource_t *es, eventsource_error_t why) {
+static int sink_opened(void *ctx) { return es_source_opened(ctx, es_now_ms()); }
+
+static int sink_bytes(void *ctx, const char *buf, size_t len) {
+  eventsource_t *es = ctx;
+  if (es_source_stop_parsing(es) || !enter(es))
+    return ES_PARSER_STOPPED;
+  int rc = es_parser_feed(es->parser, buf, len);
+  leave(es);
+  return rc;
+}
+
+const es_transfer_sink es_source_sink = {sink_opened, sink_bytes};
+
+/* ------------------------------------------------------------------------ */
+/* The states                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The source is finished: CLOSED. */
+static es_next finish(eventsource_t *es, eventsource_error_t why) {
   es->phase = ES_DONE;
   es->close_reason = why;
   atomic_store(&es->closed, 1);
   es_set_ready_state(es, EVENTSOURCE_CLOSED);
-  if (es->multi) {
-    es_multi_set_deadline(es->multi, es, 0);
-    es_multi_source_closed(es->multi, es);
-  }
+  es_next n = {ES_GO_DONE, 1, 0, NULL};
+  return n;
 }
 
 /* Fails the connection (HTML: "fail the connection"): CLOSED, then error. The
  * notification is made while the source is still open to listeners. */
-static void fail(eventsource_t *es, eventsource_error_t why) {
+static es_next fail(eventsource_t *es, eventsource_error_t why) {
   es->phase = ES_DONE;
   es_set_ready_state(es, EVENTSOURCE_CLOSED);
-  pthread_mutex_lock(&es->cb_lock);
-  notify_error(es, 0, -1);
-  pthread_mutex_unlock(&es->cb_lock);
-  finish(es, why);
+  if (enter(es)) {
+    notify_error(es, 0, -1);
+    leave(es);
+  }
+  return finish(es, why);
 }
 
 /* Starts one request of the current attempt: the first, or a redirect's
- * next hop (req_url, hop_get and hop_foreign already set). */
-static void start_request(eventsource_t *es) {
-  eventsource_multi_t *m = es->multi;
-  es_multi_set_deadline(m, es, 0);
+ * next hop. */
+static es_next start_request(eventsource_t *es, uint64_t now) {
   es->phase = ES_TRANSFER;
   es_set_ready_state(es, EVENTSOURCE_CONNECTING);
-  es->pending_fail = EVENTSOURCE_OK;
-  es->pending_redirect = 0;
-  es->resp_status = 0;
-  es->resp_type_ok = 0;
-  es->resp_headers_done = 0;
-  es->resp_encoding_bad = 0;
-  es->curl_errbuf[0] = '\0';
-  if (es->prepare_fn) {
-    pthread_mutex_lock(&es->cb_lock);
-    int rc = es_is_closed(es) ? 0 : es->prepare_fn(es, es->attempt + 1, es->prepare_ud);
-    pthread_mutex_unlock(&es->cb_lock);
-    if (es_is_closed(es) || (es->ops & ES_OP_CLOSE))
-      return; /* closed from the hook; the queued close finishes it */
+  if (es->opt.prepare_fn) {
+    int rc = 0;
+    if (enter(es)) {
+      rc = es->opt.prepare_fn(es, es->attempt + 1, es->opt.prepare_ud);
+      leave(es);
+    }
+    if (close_asked(es))
+      return NOTHING; /* closed from the hook: the queued close follows */
     if (rc != 0) {
       es_set_error(es, EVENTSOURCE_ERR_CALLBACK, 0, 0,
-                "the prepare callback refused the connection (returned %d)", rc);
-      fail(es, EVENTSOURCE_ERR_CALLBACK);
-      return;
+                   "the prepare callback refused the connection (returned %d)", rc);
+      return fail(es, EVENTSOURCE_ERR_CALLBACK);
     }
   }
-  if (!es->easy) {
-    es->easy = curl_easy_init();
-    if (!es->easy) {
-      es_set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_easy_init failed");
-      fail(es, EVENTSOURCE_ERR_CURL);
-      return;
+  size_t id_len;
+  const char *id = es_parser_last_event_id(es->parser, &id_len);
+  eventsource_error_t rc = es_transfer_prepare(&es->tr, id, id_len);
+  if (rc)
+    return fail(es, rc);
+  if (es->opt.curl_fn) {
+    CURLcode cc = CURLE_OK;
+    if (enter(es)) {
+      cc = es->opt.curl_fn(es, es->tr.easy, es->opt.curl_ud);
+      leave(es);
     }
-  }
-  eventsource_error_t rc = es_transfer_build(es);
-  if (rc) {
-    fail(es, rc);
-    return;
-  }
-  if (es->curl_fn) {
-    pthread_mutex_lock(&es->cb_lock);
-    CURLcode cc = es_is_closed(es) ? CURLE_OK : es->curl_fn(es, es->easy, es->curl_ud);
-    pthread_mutex_unlock(&es->cb_lock);
-    if (es_is_closed(es) || (es->ops & ES_OP_CLOSE))
-      return;
+    if (close_asked(es))
+      return NOTHING;
     if (cc != CURLE_OK) {
-      es_set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)cc,
-                "the curl callback failed: %s", curl_easy_strerror(cc));
-      fail(es, EVENTSOURCE_ERR_CURL);
-      return;
+      es_set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)cc, "the curl callback failed: %s",
+                   curl_easy_strerror(cc));
+      return fail(es, EVENTSOURCE_ERR_CURL);
     }
   }
-  CURLcode cc = es_transfer_drop_foreign_credentials(es);
-  if (cc != CURLE_OK) {
-    es_set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)cc, "libcurl: %s", curl_easy_strerror(cc));
-    fail(es, EVENTSOURCE_ERR_CURL);
-    return;
-  }
+  rc = es_transfer_finish_setup(&es->tr);
+  if (rc)
+    return fail(es, rc);
   es_parser_reset(es->parser);
-  if (es_multi_add_easy(m, es) != 0) {
-    es_set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_multi_add_handle failed");
-    fail(es, EVENTSOURCE_ERR_CURL);
-    return;
-  }
-  atomic_store(&es->last_activity, es_now_ms());
-  if (es->read_timeout_ms > 0)
-    es_multi_set_deadline(m, es, es_now_ms() + (uint64_t)es->read_timeout_ms);
+  es_next n = {ES_GO_ADD, 0, 0, es->tr.easy};
+  if (es->opt.read_timeout_ms > 0)
+    n.at = now + (uint64_t)es->opt.read_timeout_ms;
+  return n;
 }
 
-void es_source_connect(eventsource_t *es) {
-  /* A new attempt starts at the URL the user gave. */
-  es_free(es->req_url);
-  es->req_url = NULL;
-  es->hops = 0;
-  es->hop_get = 0;
-  es->hop_foreign = 0;
-  start_request(es);
+es_next es_source_connect(eventsource_t *es, uint64_t now) {
+  es_transfer_new_attempt(&es->tr);
+  return start_request(es, now);
 }
 
-void es_source_drop_transfer(eventsource_t *es) {
-  if (es->in_multi_curl && es->multi)
-    es_multi_remove_easy(es->multi, es);
-  if (es->multi)
-    es_multi_set_deadline(es->multi, es, 0);
+es_next es_source_add_failed(eventsource_t *es, uint64_t now) {
+  es_set_error(es, EVENTSOURCE_ERR_CURL, 0, 0, "curl_multi_add_handle failed");
+  return fail(es, EVENTSOURCE_ERR_CURL);
 }
 
 /* The connection ended with why: ask the policy, then reestablish or fail. */
-static void connection_ended(eventsource_t *es, eventsource_error_t why) {
-  uint64_t now = es_now_ms();
+static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
+                                uint64_t now) {
   es->attempt = es_next_attempt(es->attempt, es->phase == ES_OPEN, es->delivered,
-                                es->opened_at, now, es->backoff_reset_ms);
+                                es->opened_at, now, es->opt.backoff_reset_ms);
   es_parser_finish(es->parser);
   int reconnect = es_default_reconnect(why);
-  long delay = es_backoff_delay(es->retry_ms, es->max_retry_ms, es->attempt,
-                                es->jitter, es_multi_random(es->multi));
-  if (es->policy_fn) {
-    pthread_mutex_lock(&es->cb_lock);
-    if (!es_is_closed(es))
-      es->policy_fn(es, why, es->last_status, es->attempt, &reconnect, &delay,
-                    es->policy_ud);
-    pthread_mutex_unlock(&es->cb_lock);
+  long delay = es_backoff_delay(es->retry_ms, es->opt.max_retry_ms, es->attempt,
+                                es->opt.jitter, es_random_next(&es->rnd));
+  if (es->opt.policy_fn) {
+    if (enter(es)) {
+      es->opt.policy_fn(es, why, es->last.status, es->attempt, &reconnect, &delay,
+                        es->opt.policy_ud);
+      leave(es);
+    }
     if (delay < 0)
       delay = 0;
     if (delay > ES_MAX_DELAY_MS)
       delay = ES_MAX_DELAY_MS;
   }
-  if (es_is_closed(es) || (es->ops & ES_OP_CLOSE))
-    return;
+  if (close_asked(es))
+    return NOTHING;
   if (!reconnect) {
-    if (es_default_reconnect(why)) {
-      /* The policy stopped a connection the spec would reestablish. */
-      fail(es, EVENTSOURCE_ERR_POLICY);
-    } else {
-      fail(es, why);
-    }
-    return;
+    /* A policy that stops what the spec would reestablish is POLICY. */
+    return fail(es, es_default_reconnect(why) ? EVENTSOURCE_ERR_POLICY : why);
   }
   /* Reestablish the connection (HTML 9.2.3): CONNECTING, error, wait. */
   es->phase = ES_WAITING;
   es_set_ready_state(es, EVENTSOURCE_CONNECTING);
-  es_multi_set_deadline(es->multi, es, now + (uint64_t)delay);
-  pthread_mutex_lock(&es->cb_lock);
-  notify_error(es, 1, delay);
-  pthread_mutex_unlock(&es->cb_lock);
+  if (enter(es)) {
+    notify_error(es, 1, delay);
+    leave(es);
+  }
+  es_next n = {ES_GO_TIMER, 0, now + (uint64_t)delay, NULL};
+  return n;
 }
 
+es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now) {
+  if (stop_asked(es))
+    return NOTHING; /* the queued op takes over */
+  eventsource_error_t why = EVENTSOURCE_OK;
+  if (es_transfer_end(&es->tr, result, &why) == ES_TRANSFER_REDIRECT)
+    return start_request(es, now); /* the next hop of the same attempt */
+  return connection_ended(es, why, now);
+}
 
-
-void es_source_transfer_done(eventsource_t *es, CURLcode result) {
-  es_source_drop_transfer(es);
-  if (es_is_closed(es) || (es->ops & (ES_OP_CLOSE | ES_OP_RESTART)))
-    return; /* the queued op takes over */
-  if (es->pending_redirect) {
-    start_request(es); /* the next hop of the same attempt */
-    return;
-  }
-  eventsource_error_t why;
-  if (es->pending_fail) {
-    why = es->pending_fail;
-  } else if (result == CURLE_OK) {
-    if (es->phase == ES_OPEN) {
-      why = EVENTSOURCE_ERR_EOF;
-      es_set_error(es, why, 0, 0, "the server ended the stream");
+es_next es_source_deadline(eventsource_t *es, uint64_t now) {
+  es_next n = {ES_GO_TIMER, 0, 0, NULL};
+  if (es->phase == ES_WAITING) {
+    n.go = ES_GO_CONNECT;
+  } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
+             es->opt.read_timeout_ms > 0) {
+    uint64_t due = es_transfer_activity(&es->tr) + (uint64_t)es->opt.read_timeout_ms;
+    if (due > now) {
+      n.at = due; /* data came in meanwhile */
     } else {
-      /* Finished without a response we could validate. */
-      why = EVENTSOURCE_ERR_HTTP_STATUS;
-      es_set_error(es, why, es->resp_status, 0, "HTTP status %ld (expected 200)",
-                es->resp_status);
+      es_set_error(es, EVENTSOURCE_ERR_READ_TIMEOUT, 0, 0, "no data for %ld ms",
+                   es->opt.read_timeout_ms);
+      n = connection_ended(es, EVENTSOURCE_ERR_READ_TIMEOUT, now);
+      n.drop = 1;
     }
-  } else {
-    why = es_transfer_classify(es, result);
   }
-  connection_ended(es, why);
+  return n;
 }
 
-void es_source_read_timeout(eventsource_t *es) {
-  es_source_drop_transfer(es);
-  es_set_error(es, EVENTSOURCE_ERR_READ_TIMEOUT, 0, 0,
-            "no data for %ld ms", es->read_timeout_ms);
-  connection_ended(es, EVENTSOURCE_ERR_READ_TIMEOUT);
-}
-
-void es_source_apply_close(eventsource_t *es) {
-  es_source_drop_transfer(es);
-  if (es->phase != ES_DONE || !es->close_reason)
-    finish(es, es->user_closed ? EVENTSOURCE_OK : es->close_reason);
-}
-
-void es_source_queue_fail(eventsource_t *es, eventsource_error_t code,
-                          const char *msg) {
-  if (es->pending_fail)
-    return;
-  es->pending_fail = code;
+int es_source_note_failure(eventsource_t *es, eventsource_error_t code,
+                           const char *msg) {
+  if (es->tr.fail)
+    return 0;
+  es->tr.fail = code;
   es_set_error(es, code, 0, 0, "%s", msg);
-  es_multi_queue(es->multi, es, ES_OP_FAIL);
+  return 1;
 }
 
-void es_source_apply_fail(eventsource_t *es) {
-  if (es_is_closed(es) || es->phase == ES_DONE)
-    return;
-  es_source_drop_transfer(es);
-  es_parser_finish(es->parser);
-  fail(es, es->pending_fail ? es->pending_fail : EVENTSOURCE_ERR_CALLBACK);
+es_next es_source_ops(eventsource_t *es, unsigned ops, uint64_t now) {
+  if ((ops & ES_OP_CLOSE) || es_is_closed(es)) {
+    if (es->phase == ES_DONE && es->close_reason) {
+      es_next n = {ES_GO_DONE, 1, 0, NULL}; /* failed already */
+      return n;
+    }
+    return finish(es, atomic_load(&es->user_closed) ? EVENTSOURCE_OK : es->close_reason);
+  }
+  if (ops & (ES_OP_FAIL | ES_OP_RESTART)) {
+    if (es->phase == ES_DONE)
+      return NOTHING;
+    es_parser_finish(es->parser);
+    if (ops & ES_OP_FAIL) {
+      es_next n = fail(es, es->tr.fail ? es->tr.fail : EVENTSOURCE_ERR_CALLBACK);
+      return n;
+    }
+    es_next n = {ES_GO_CONNECT, 1, 0, NULL}; /* restart: no error, no backoff */
+    return n;
+  }
+  if ((ops & ES_OP_START) && es->phase == ES_IDLE) {
+    es_next n = {ES_GO_CONNECT, 0, 0, NULL};
+    return n;
+  }
+  return NOTHING;
 }
 
-void es_source_apply_restart(eventsource_t *es) {
-  if (es_is_closed(es) || es->phase == ES_DONE)
-    return;
-  es_source_drop_transfer(es);
-  es_parser_finish(es->parser);
-  es_source_connect(es);
+int es_source_can_join(const eventsource_t *es) {
+  return !es_is_closed(es) && es->phase != ES_DONE;
+}
+
+void es_source_joined(eventsource_t *es) { es->phase = ES_IDLE; }
+
+void es_source_left(eventsource_t *es) {
+  if (es->phase != ES_DONE)
+    es->phase = ES_IDLE;
 }

@@ -11,16 +11,13 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "internal.h"
 #include "os.h"
+#include "parser.h"
+#include "transfer.h"
 
-/* ------------------------------------------------------------------------ */
-/* The transfer                                                             */
-/* ------------------------------------------------------------------------ */
-
-static void touch(eventsource_t *es) {
-  if (es->read_timeout_ms > 0)
-    atomic_store_explicit(&es->last_activity, es_now_ms(), memory_order_relaxed);
+static void touch(es_transfer *t) {
+  if (t->opt->read_timeout_ms > 0)
+    atomic_store_explicit(&t->last_activity, es_now_ms(), memory_order_relaxed);
 }
 
 /* Is the MIME type of a Content-Type value text/event-stream? Parameters and
@@ -44,14 +41,14 @@ static int is_redirect_status(long status) {
 
 /* Fails the response being received with code (applied when the transfer
  * ends); always 0, the header callback's "abort". */
-static int refuse(eventsource_t *es, eventsource_error_t code, long status,
+static int refuse(es_transfer *t, eventsource_error_t code, long status,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int refuse(eventsource_t *es, eventsource_error_t code, long status,
+static int refuse(es_transfer *t, eventsource_error_t code, long status,
                   const char *fmt, ...) {
-  es->pending_fail = code;
+  t->fail = code;
   va_list ap;
   va_start(ap, fmt);
-  es_set_error_va(es, code, status, 0, fmt, ap);
+  es_error_set_va(t->err, code, status, 0, fmt, ap);
   va_end(ap);
   return 0;
 }
@@ -103,26 +100,26 @@ static char *resolve_location(const char *base, const char *location) {
  * (pending_redirect, req_url, hop_get, hop_foreign) or refuse it with
  * REDIRECT. The library follows redirects itself, so that it decides per
  * hop what goes to which origin. Always returns 0: this transfer ends. */
-static int take_redirect(eventsource_t *es, long status) {
-  if (!es->resp_location)
-    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+static int take_redirect(es_transfer *t, long status) {
+  if (!t->resp_location)
+    return refuse(t, EVENTSOURCE_ERR_REDIRECT, status,
                   "HTTP %ld redirect without a Location", status);
-  if (es->hops >= (unsigned long)es->max_redirects)
-    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+  if (t->hops >= (unsigned long)t->opt->max_redirects)
+    return refuse(t, EVENTSOURCE_ERR_REDIRECT, status,
                   "HTTP %ld redirect not followed (max redirects %ld)", status,
-                  es->max_redirects);
-  const char *from = eventsource_request_url(es);
-  char *target = resolve_location(from, es->resp_location);
+                  t->opt->max_redirects);
+  const char *from = es_transfer_url(t);
+  char *target = resolve_location(from, t->resp_location);
   if (!target || es_check_url(target) != EVENTSOURCE_OK) {
     curl_free(target);
-    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+    return refuse(t, EVENTSOURCE_ERR_REDIRECT, status,
                   "HTTP %ld redirect to a Location that is not a usable http(s) URL",
                   status);
   }
   if (strncasecmp(from, "https:", 6) == 0 && strncasecmp(target, "http:", 5) == 0 &&
-      !es->redirect_downgrade) {
+      !t->opt->redirect_downgrade) {
     curl_free(target);
-    return refuse(es, EVENTSOURCE_ERR_REDIRECT, status,
+    return refuse(t, EVENTSOURCE_ERR_REDIRECT, status,
                   "HTTP %ld redirect from https to http refused "
                   "(eventsource_set_redirect_downgrade() allows it)",
                   status);
@@ -130,24 +127,24 @@ static int take_redirect(eventsource_t *es, long status) {
   char *copy = es_strdup(target);
   curl_free(target);
   if (!copy)
-    return refuse(es, EVENTSOURCE_ERR_NOMEM, 0, "out of memory following a redirect");
-  es_free(es->req_url);
-  es->req_url = copy;
-  es->hops++;
+    return refuse(t, EVENTSOURCE_ERR_NOMEM, 0, "out of memory following a redirect");
+  es_free(t->req_url);
+  t->req_url = copy;
+  t->hops++;
   /* Fetch's rules: 303 becomes a GET (HEAD stays), 301 and 302 turn a POST
    * into a GET; 307 and 308 keep the method and the body. */
-  const char *method = es->hop_get ? "GET" : es->method;
+  const char *method = t->hop_get ? "GET" : t->opt->method;
   if ((status == 303 && strcmp(method, "HEAD") != 0) ||
       ((status == 301 || status == 302) && strcmp(method, "POST") == 0))
-    es->hop_get = 1;
-  es->hop_foreign = !same_origin(es->url, copy);
-  es->pending_redirect = 1;
+    t->hop_get = 1;
+  t->hop_foreign = !same_origin(t->url, copy);
+  t->pending_redirect = 1;
   return 0;
 }
 
 /* Is every coding of a Content-Encoding value one libcurl decodes here?
- * Otherwise the first that is not goes to es->resp_encoding. */
-static int encoding_supported(eventsource_t *es, const char *v, size_t n) {
+ * Otherwise the first that is not goes to t->resp_encoding. */
+static int encoding_supported(es_transfer *t, const char *v, size_t n) {
   const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
   while (n) {
     while (n && (*v == ' ' || *v == '\t' || *v == ',' || *v == '\r' || *v == '\n'))
@@ -166,9 +163,9 @@ static int encoding_supported(eventsource_t *es, const char *v, size_t n) {
              (IS("zstd") && (ci->features & CURL_VERSION_ZSTD));
 #undef IS
     if (!ok) {
-      size_t k = m < sizeof es->resp_encoding - 1 ? m : sizeof es->resp_encoding - 1;
-      memcpy(es->resp_encoding, v, k);
-      es->resp_encoding[k] = '\0';
+      size_t k = m < sizeof t->resp_encoding - 1 ? m : sizeof t->resp_encoding - 1;
+      memcpy(t->resp_encoding, v, k);
+      t->resp_encoding[k] = '\0';
       return 0;
     }
     v += m, n -= m;
@@ -178,62 +175,59 @@ static int encoding_supported(eventsource_t *es, const char *v, size_t n) {
 
 /* The response headers are complete: validate them (HTML 9.2.3). Returns 0
  * to end the transfer (refused, or a redirect to follow). */
-static int response_ready(eventsource_t *es) {
-  long status = es->resp_status;
+static int response_ready(es_transfer *t) {
+  long status = t->resp_status;
   if (status >= 100 && status < 200)
     return 1; /* interim response; the real one follows */
-  es->resp_headers_done = 1;
+  t->resp_headers_done = 1;
   if (is_redirect_status(status))
-    return take_redirect(es, status);
+    return take_redirect(t, status);
   if (status != 200)
-    return refuse(es, EVENTSOURCE_ERR_HTTP_STATUS, status,
+    return refuse(t, EVENTSOURCE_ERR_HTTP_STATUS, status,
                   "HTTP status %ld (expected 200)", status);
-  if (!es->resp_type_ok)
-    return refuse(es, EVENTSOURCE_ERR_CONTENT_TYPE, status,
+  if (!t->resp_type_ok)
+    return refuse(t, EVENTSOURCE_ERR_CONTENT_TYPE, status,
                   "Content-Type is not text/event-stream");
-  if (es->resp_encoding_bad)
-    return refuse(es, EVENTSOURCE_ERR_ENCODING, status,
+  if (t->resp_encoding_bad)
+    return refuse(t, EVENTSOURCE_ERR_ENCODING, status,
                   "Content-Encoding \"%s\" cannot be decoded (libcurl decodes: %s)",
-                  es->resp_encoding, decodable_encodings());
-  return es_source_opened(es);
+                  t->resp_encoding, decodable_encodings());
+  t->open = 1;
+  return t->sink->opened(t->ctx);
 }
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
-  eventsource_t *es = ud;
+  es_transfer *t = ud;
   size_t len = size * n;
-  touch(es);
+  touch(t);
   if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
     /* A new response (the first, an interim one, or after a redirect). */
-    es->resp_status = 0;
-    es->resp_type_ok = 0;
-    es_free(es->resp_location);
-    es->resp_location = NULL;
-    es->resp_encoding_bad = 0;
+    t->resp_status = 0;
+    t->resp_type_ok = 0;
+    es_free(t->resp_location);
+    t->resp_location = NULL;
+    t->resp_encoding_bad = 0;
     const char *sp = memchr(buf, ' ', len);
     if (sp) {
       long st = 0;
       for (const char *p = sp + 1; p < buf + len && *p >= '0' && *p <= '9'; p++)
         st = st * 10 + (*p - '0');
-      es->resp_status = st;
+      t->resp_status = st;
     }
     return len;
   }
   if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
-    int go_on;
-    pthread_mutex_lock(&es->cb_lock);
-    go_on = response_ready(es);
-    pthread_mutex_unlock(&es->cb_lock);
-    return go_on ? len : 0;
+    return response_ready(t) ? len : 0;
   }
   const char *colon = memchr(buf, ':', len);
   if (!colon)
     return len;
   size_t nl = (size_t)(colon - buf);
   if (nl == 12 && strncasecmp(buf, "content-type", 12) == 0)
-    es->resp_type_ok = is_event_stream(colon + 1, len - nl - 1);
+    t->resp_type_ok = is_event_stream(colon + 1, len - nl - 1);
   else if (nl == 16 && strncasecmp(buf, "content-encoding", 16) == 0) {
-    if (!es->resp_encoding_bad && !encoding_supported(es, colon + 1, len - nl - 1))
-      es->resp_encoding_bad = 1;
+    if (!t->resp_encoding_bad && !encoding_supported(t, colon + 1, len - nl - 1))
+      t->resp_encoding_bad = 1;
   }
   else if (nl == 8 && strncasecmp(buf, "location", 8) == 0) {
     const char *v = colon + 1, *end = buf + len;
@@ -242,28 +236,26 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
     while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
                        end[-1] == '\n'))
       end--;
-    es_free(es->resp_location);
-    es->resp_location = v < end ? es_memdup0(v, (size_t)(end - v)) : NULL;
-    if (v < end && !es->resp_location)
-      return refuse(es, EVENTSOURCE_ERR_NOMEM, 0, "out of memory reading a Location");
+    es_free(t->resp_location);
+    t->resp_location = v < end ? es_memdup0(v, (size_t)(end - v)) : NULL;
+    if (v < end && !t->resp_location)
+      return refuse(t, EVENTSOURCE_ERR_NOMEM, 0, "out of memory reading a Location");
   }
   return len;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud) {
-  eventsource_t *es = ud;
+  es_transfer *t = ud;
   size_t len = size * n;
-  touch(es);
-  if (es->phase != ES_OPEN)
+  touch(t);
+  if (!t->open)
     return len; /* the body of a redirect or of a response being refused */
-  pthread_mutex_lock(&es->cb_lock);
-  int rc = es_source_stop_parsing(es) ? ES_PARSER_STOPPED : es_parser_feed(es->parser, buf, len);
-  pthread_mutex_unlock(&es->cb_lock);
+  int rc = t->sink->bytes(t->ctx, buf, len);
   if (rc == ES_PARSER_OK)
     return len;
-  if (rc == ES_PARSER_NOMEM && !es->pending_fail) {
-    es->pending_fail = EVENTSOURCE_ERR_NOMEM;
-    es_set_error(es, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory while parsing the stream");
+  if (rc == ES_PARSER_NOMEM && !t->fail) {
+    t->fail = EVENTSOURCE_ERR_NOMEM;
+    es_error_set(t->err, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory while parsing the stream");
   }
   return 0; /* abort the transfer */
 }
@@ -314,36 +306,34 @@ static const char *decodable_encodings(void) {
 /* Is user header i sent on this hop? All of them to the URL's own origin;
  * to another one only with eventsource_set_redirect_headers(), except the
  * Content-Type of a body that goes along. */
-static int header_sent(const eventsource_t *es, size_t i, int has_body) {
-  if (!es->hop_foreign || es->redirect_headers)
+static int header_sent(const es_transfer *t, size_t i, int has_body) {
+  if (!t->hop_foreign || t->opt->redirect_headers)
     return 1;
-  return has_body && strcasecmp(es->headers[i].name, "Content-Type") == 0;
+  return has_body && strcasecmp(t->opt->headers[i].name, "Content-Type") == 0;
 }
 
-eventsource_error_t es_transfer_build(eventsource_t *es) {
-  CURL *e = es->easy;
+static eventsource_error_t build_request(es_transfer *t, const char *id, size_t idlen) {
+  CURL *e = t->easy;
   struct curl_slist *sl = NULL;
-  const char *url = eventsource_request_url(es);
-  const char *method = es->hop_get ? "GET" : es->method;
-  const char *body = es->hop_get ? NULL : es->body;
-  size_t body_len = body ? es->body_len : 0;
-  size_t idlen;
-  const char *id = es_parser_last_event_id(es->parser, &idlen);
+  const char *url = es_transfer_url(t);
+  const char *method = t->hop_get ? "GET" : t->opt->method;
+  const char *body = t->hop_get ? NULL : t->opt->body;
+  size_t body_len = body ? t->opt->body_len : 0;
   size_t size = strlen(method) + strlen(url) + 16 + (idlen ? idlen + 17 : 0) +
                 (body_len < ES_CURL_INLINE_BODY ? body_len : 0) + ES_REQUEST_SLACK;
   int has_accept = 0, has_cache = 0, has_ctype = 0, has_encoding = 0;
-  for (size_t i = 0; i < es->nheaders; i++) {
-    if (!header_sent(es, i, body != NULL))
+  for (size_t i = 0; i < t->opt->nheaders; i++) {
+    if (!header_sent(t, i, body != NULL))
       continue;
-    const char *n = es->headers[i].name;
+    const char *n = t->opt->headers[i].name;
     has_accept |= strcasecmp(n, "Accept") == 0;
     has_cache |= strcasecmp(n, "Cache-Control") == 0;
     has_ctype |= strcasecmp(n, "Content-Type") == 0;
     has_encoding |= strcasecmp(n, "Accept-Encoding") == 0;
-    size += strlen(n) + strlen(es->headers[i].value) + 4;
+    size += strlen(n) + strlen(t->opt->headers[i].value) + 4;
   }
   if (size > ES_CURL_MAX_REQUEST) {
-    es_set_error(es, EVENTSOURCE_ERR_REQUEST_TOO_LARGE, 0, 0,
+    es_error_set(t->err, EVENTSOURCE_ERR_REQUEST_TOO_LARGE, 0, 0,
               "the request would be about %zu bytes (URL %zu, Last-Event-ID %zu), "
               "over libcurl's limit of %u bytes",
               size, strlen(url), idlen, ES_CURL_MAX_REQUEST);
@@ -363,23 +353,23 @@ eventsource_error_t es_transfer_build(eventsource_t *es) {
   fixed[nfixed++] = "Expect:";
   if (body && !has_ctype)
     fixed[nfixed++] = "Content-Type:";
-  if (!es->compression && !has_encoding)
+  if (!t->opt->compression && !has_encoding)
     fixed[nfixed++] = "Accept-Encoding:";
   for (size_t i = 0; i < nfixed; i++) {
-    struct curl_slist *t = curl_slist_append(sl, fixed[i]);
-    if (!t)
+    struct curl_slist *more = curl_slist_append(sl, fixed[i]);
+    if (!more)
       goto nomem;
-    sl = t;
+    sl = more;
   }
-  for (size_t i = 0; i < es->nheaders; i++)
-    if (header_sent(es, i, body != NULL) &&
-        slist_add_header(&sl, es->headers[i].name, strlen(es->headers[i].name),
-                         es->headers[i].value, strlen(es->headers[i].value)) != 0)
+  for (size_t i = 0; i < t->opt->nheaders; i++)
+    if (header_sent(t, i, body != NULL) &&
+        slist_add_header(&sl, t->opt->headers[i].name, strlen(t->opt->headers[i].name),
+                         t->opt->headers[i].value, strlen(t->opt->headers[i].value)) != 0)
       goto nomem;
   if (idlen && slist_add_header(&sl, "Last-Event-ID", 13, id, idlen) != 0)
     goto nomem;
-  curl_slist_free_all(es->slist);
-  es->slist = sl;
+  curl_slist_free_all(t->slist);
+  t->slist = sl;
 
   CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
@@ -388,13 +378,13 @@ eventsource_error_t es_transfer_build(eventsource_t *es) {
       rc = curl_easy_setopt(e, opt, val);                                      \
   } while (0)
   SET(CURLOPT_URL, url);
-  SET(CURLOPT_HTTPHEADER, es->slist);
-  SET(CURLOPT_PRIVATE, (void *)es);
+  SET(CURLOPT_HTTPHEADER, t->slist);
+  SET(CURLOPT_PRIVATE, t->ctx); /* how the multi finds its source */
   SET(CURLOPT_WRITEFUNCTION, write_cb);
-  SET(CURLOPT_WRITEDATA, (void *)es);
+  SET(CURLOPT_WRITEDATA, (void *)t);
   SET(CURLOPT_HEADERFUNCTION, header_cb);
-  SET(CURLOPT_HEADERDATA, (void *)es);
-  SET(CURLOPT_ERRORBUFFER, es->curl_errbuf);
+  SET(CURLOPT_HEADERDATA, (void *)t);
+  SET(CURLOPT_ERRORBUFFER, t->errbuf);
   SET(CURLOPT_NOSIGNAL, 1L);
   /* Redirects are followed here, one transfer per hop (take_redirect). */
   SET(CURLOPT_FOLLOWLOCATION, 0L);
@@ -404,7 +394,7 @@ eventsource_error_t es_transfer_build(eventsource_t *es) {
   SET(CURLOPT_ACCEPT_ENCODING, "");
   /* The headers of a proxy's CONNECT response are not the server's response. */
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  SET(CURLOPT_CONNECTTIMEOUT_MS, es->connect_timeout_ms);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, t->opt->connect_timeout_ms);
   if (body) {
     /* libcurl keeps its own copy: the user may replace the body (from a
      * listener) while this transfer still sends it. */
@@ -423,43 +413,43 @@ eventsource_error_t es_transfer_build(eventsource_t *es) {
   SET(CURLOPT_CUSTOMREQUEST, plain ? NULL : method);
 #undef SET
   if (rc != CURLE_OK) {
-    es_set_error(es, EVENTSOURCE_ERR_CURL, 0, (int)rc, "libcurl: %s",
+    es_error_set(t->err, EVENTSOURCE_ERR_CURL, 0, (int)rc, "libcurl: %s",
               curl_easy_strerror(rc));
     return EVENTSOURCE_ERR_CURL;
   }
   return EVENTSOURCE_OK;
 nomem:
   curl_slist_free_all(sl);
-  es_set_error(es, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory building the request");
+  es_error_set(t->err, EVENTSOURCE_ERR_NOMEM, 0, 0, "out of memory building the request");
   return EVENTSOURCE_ERR_NOMEM;
 }
 
 /* The credentials a curl callback may have set travel with the handle:
  * cleared for a hop to another origin, as the user's headers are. */
-CURLcode es_transfer_drop_foreign_credentials(eventsource_t *es) {
-  if (!es->hop_foreign || es->redirect_headers)
+static CURLcode drop_foreign_credentials(es_transfer *t) {
+  if (!t->hop_foreign || t->opt->redirect_headers)
     return CURLE_OK;
-  CURLcode rc = curl_easy_setopt(es->easy, CURLOPT_USERPWD, (char *)NULL);
+  CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_USERPWD, (char *)NULL);
   if (rc == CURLE_OK)
-    rc = curl_easy_setopt(es->easy, CURLOPT_USERNAME, (char *)NULL);
+    rc = curl_easy_setopt(t->easy, CURLOPT_USERNAME, (char *)NULL);
   if (rc == CURLE_OK)
-    rc = curl_easy_setopt(es->easy, CURLOPT_PASSWORD, (char *)NULL);
+    rc = curl_easy_setopt(t->easy, CURLOPT_PASSWORD, (char *)NULL);
   if (rc == CURLE_OK)
-    rc = curl_easy_setopt(es->easy, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
+    rc = curl_easy_setopt(t->easy, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
   if (rc == CURLE_OK)
-    rc = curl_easy_setopt(es->easy, CURLOPT_COOKIE, (char *)NULL);
+    rc = curl_easy_setopt(t->easy, CURLOPT_COOKIE, (char *)NULL);
   return rc;
 }
 
 /* A failed transfer: what it means, with the message the user sees. */
-eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result) {
-  const char *detail = es->curl_errbuf[0] ? es->curl_errbuf : curl_easy_strerror(result);
+static eventsource_error_t classify(es_transfer *t, CURLcode result) {
+  const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(result);
   eventsource_error_t why = EVENTSOURCE_ERR_NETWORK;
   switch (result) {
   case CURLE_URL_MALFORMAT:
   case CURLE_UNSUPPORTED_PROTOCOL:
     why = EVENTSOURCE_ERR_URL;
-    es_set_error(es, why, 0, (int)result, "unusable URL: %s", detail);
+    es_error_set(t->err, why, 0, (int)result, "unusable URL: %s", detail);
     return why;
   /* Retrying the same handshake cannot heal these. */
   case CURLE_PEER_FAILED_VERIFICATION:
@@ -476,33 +466,33 @@ eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result) {
   case CURLE_SSL_CLIENTCERT:
   case CURLE_USE_SSL_FAILED:
     why = EVENTSOURCE_ERR_TLS;
-    es_set_error(es, why, 0, (int)result, "TLS: %s", detail);
+    es_error_set(t->err, why, 0, (int)result, "TLS: %s", detail);
     return why;
   case CURLE_BAD_CONTENT_ENCODING:
     why = EVENTSOURCE_ERR_ENCODING;
-    es_set_error(es, why, 0, (int)result, "the response body cannot be decoded: %s", detail);
+    es_error_set(t->err, why, 0, (int)result, "the response body cannot be decoded: %s", detail);
     return why;
   case CURLE_NOT_BUILT_IN:
   case CURLE_BAD_FUNCTION_ARGUMENT:
   case CURLE_UNKNOWN_OPTION:
     why = EVENTSOURCE_ERR_CURL;
-    es_set_error(es, why, 0, (int)result, "libcurl: %s", detail);
+    es_error_set(t->err, why, 0, (int)result, "libcurl: %s", detail);
     return why;
   case CURLE_OUT_OF_MEMORY: {
     /* libcurl's word for a request over its 1 MiB buffer, and for a response
      * header line over CURL_MAX_HTTP_HEADER: tell them apart by what was sent. */
     long req_size = 0;
-    curl_easy_getinfo(es->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &req_size);
     if (req_size == 0) {
       why = EVENTSOURCE_ERR_REQUEST_TOO_LARGE;
-      es_set_error(es, why, 0, (int)result,
+      es_error_set(t->err, why, 0, (int)result,
                 "libcurl could not build the request: larger than its limit of %u "
                 "bytes (or out of memory)", ES_CURL_MAX_REQUEST);
       return why;
     }
-    if (!es->resp_headers_done) {
+    if (!t->resp_headers_done) {
       why = EVENTSOURCE_ERR_RESPONSE_TOO_LARGE;
-      es_set_error(es, why, es->resp_status, (int)result,
+      es_error_set(t->err, why, t->resp_status, (int)result,
                 "a response header line is longer than libcurl's limit of %d bytes "
                 "(or out of memory)", CURL_MAX_HTTP_HEADER);
       return why;
@@ -510,10 +500,10 @@ eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result) {
     break;
   }
   case CURLE_RECV_ERROR:
-    if (!es->resp_headers_done &&
-        strncmp(es->curl_errbuf, "Too large response headers", 26) == 0) {
+    if (!t->resp_headers_done &&
+        strncmp(t->errbuf, "Too large response headers", 26) == 0) {
       why = EVENTSOURCE_ERR_RESPONSE_TOO_LARGE;
-      es_set_error(es, why, es->resp_status, (int)result,
+      es_error_set(t->err, why, t->resp_status, (int)result,
                 "the response headers are larger than libcurl's limit: %s", detail);
       return why;
     }
@@ -521,6 +511,96 @@ eventsource_error_t es_transfer_classify(eventsource_t *es, CURLcode result) {
   default:
     break;
   }
-  es_set_error(es, why, 0, (int)result, "%s", detail);
+  es_error_set(t->err, why, 0, (int)result, "%s", detail);
   return why;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The interface                                                            */
+/* ------------------------------------------------------------------------ */
+
+void es_transfer_init(es_transfer *t, const char *url, const es_options *opt,
+                      const es_transfer_sink *sink, void *ctx, es_error *err) {
+  memset(t, 0, sizeof *t);
+  t->url = url;
+  t->opt = opt;
+  t->sink = sink;
+  t->ctx = ctx;
+  t->err = err;
+}
+
+void es_transfer_cleanup(es_transfer *t) {
+  if (t->easy)
+    curl_easy_cleanup(t->easy);
+  t->easy = NULL;
+  curl_slist_free_all(t->slist);
+  t->slist = NULL;
+  es_free(t->req_url);
+  t->req_url = NULL;
+  es_free(t->resp_location);
+  t->resp_location = NULL;
+}
+
+void es_transfer_new_attempt(es_transfer *t) {
+  es_free(t->req_url);
+  t->req_url = NULL;
+  t->hops = 0;
+  t->hop_get = 0;
+  t->hop_foreign = 0;
+}
+
+const char *es_transfer_url(const es_transfer *t) {
+  return t->req_url ? t->req_url : t->url;
+}
+
+eventsource_error_t es_transfer_prepare(es_transfer *t, const char *last_id,
+                                        size_t id_len) {
+  t->fail = EVENTSOURCE_OK;
+  t->pending_redirect = 0;
+  t->resp_status = 0;
+  t->resp_type_ok = 0;
+  t->resp_headers_done = 0;
+  t->resp_encoding_bad = 0;
+  t->open = 0;
+  t->errbuf[0] = '\0';
+  if (!t->easy) {
+    t->easy = curl_easy_init();
+    if (!t->easy) {
+      es_error_set(t->err, EVENTSOURCE_ERR_CURL, 0, 0, "curl_easy_init failed");
+      return EVENTSOURCE_ERR_CURL;
+    }
+  }
+  atomic_store(&t->last_activity, es_now_ms());
+  return build_request(t, last_id, id_len);
+}
+
+eventsource_error_t es_transfer_finish_setup(es_transfer *t) {
+  CURLcode cc = drop_foreign_credentials(t);
+  if (cc == CURLE_OK)
+    return EVENTSOURCE_OK;
+  es_error_set(t->err, EVENTSOURCE_ERR_CURL, 0, (int)cc, "libcurl: %s",
+               curl_easy_strerror(cc));
+  return EVENTSOURCE_ERR_CURL;
+}
+
+es_transfer_end_t es_transfer_end(es_transfer *t, CURLcode result,
+                                  eventsource_error_t *why) {
+  if (t->pending_redirect)
+    return ES_TRANSFER_REDIRECT;
+  if (t->fail) {
+    *why = t->fail;
+  } else if (result == CURLE_OK) {
+    if (t->open) {
+      *why = EVENTSOURCE_ERR_EOF;
+      es_error_set(t->err, *why, 0, 0, "the server ended the stream");
+    } else {
+      /* Finished without a response we could validate. */
+      *why = EVENTSOURCE_ERR_HTTP_STATUS;
+      es_error_set(t->err, *why, t->resp_status, 0, "HTTP status %ld (expected 200)",
+                   t->resp_status);
+    }
+  } else {
+    *why = classify(t, result);
+  }
+  return ES_TRANSFER_FAILED;
 }

@@ -393,11 +393,11 @@ START_TEST(test_headers) {
   ck_assert_int_eq(eventsource_set_header(es, "X-A", "1"), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_add_header(es, "x-a", "2"), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_add_header(es, "X-B", "3"), EVENTSOURCE_OK);
-  ck_assert_uint_eq(es->nheaders, 3);
+  ck_assert_uint_eq(es->opt.nheaders, 3);
   ck_assert_int_eq(eventsource_set_header(es, "X-a", "4"), EVENTSOURCE_OK);
-  ck_assert_uint_eq(es->nheaders, 2);
-  ck_assert_str_eq(es->headers[0].name, "X-B");
-  ck_assert_str_eq(es->headers[1].value, "4");
+  ck_assert_uint_eq(es->opt.nheaders, 2);
+  ck_assert_str_eq(es->opt.headers[0].name, "X-B");
+  ck_assert_str_eq(es->opt.headers[1].value, "4");
   ck_assert_int_eq(eventsource_remove_header(es, "X-A"), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_remove_header(es, "X-A"), EVENTSOURCE_ERR_NOT_FOUND);
   /* Injection attempts and bad names. */
@@ -409,13 +409,13 @@ START_TEST(test_headers) {
   ck_assert_int_eq(eventsource_add_header(es, "", "v"), EVENTSOURCE_ERR_HEADER);
   ck_assert_int_eq(eventsource_add_header(es, "X\nC", "v"), EVENTSOURCE_ERR_HEADER);
   ck_assert_int_eq(eventsource_set_header(es, "Last-Event-ID", "1"), EVENTSOURCE_ERR_HEADER);
-  ck_assert_uint_eq(es->nheaders, 1);
+  ck_assert_uint_eq(es->opt.nheaders, 1);
   /* A failed allocation leaves the old value in place. */
   es_alloc_fail_after(0);
   ck_assert_int_eq(eventsource_set_header(es, "X-B", "new"), EVENTSOURCE_ERR_NOMEM);
   es_alloc_fail_reset();
-  ck_assert_uint_eq(es->nheaders, 1);
-  ck_assert_str_eq(es->headers[0].value, "3");
+  ck_assert_uint_eq(es->opt.nheaders, 1);
+  ck_assert_str_eq(es->opt.headers[0].value, "3");
   eventsource_free(es);
 }
 END_TEST

@@ -371,10 +371,10 @@ END_TEST
 START_TEST(test_default_read_timeout) {
   eventsource_t *es;
   ck_assert_int_eq(eventsource_new(&es, "http://127.0.0.1:1/"), EVENTSOURCE_OK);
-  ck_assert_int_eq(es->read_timeout_ms, EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS);
+  ck_assert_int_eq(es->opt.read_timeout_ms, EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS);
   ck_assert_int_eq(EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS, 300000);
   ck_assert_int_eq(eventsource_set_read_timeout(es, 0), EVENTSOURCE_OK); /* still off */
-  ck_assert_int_eq(es->read_timeout_ms, 0);
+  ck_assert_int_eq(es->opt.read_timeout_ms, 0);
   eventsource_free(es);
 }
 END_TEST
