@@ -35,8 +35,7 @@ START_TEST(test_close_from_listener) {
   ts_ctx_init(&c);
   ts_add_stream(&c, 1, "data: 1\n\ndata: 2\n\ndata: 3\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_close, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "message", on_message_close);
   ts_ctx_run(&c);
   ck_assert(ts_ctx_wait_run(&c, TS_WAIT_MS));
   ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
@@ -53,6 +52,20 @@ START_TEST(test_close_from_listener) {
 }
 END_TEST
 
+/* Closes c->es from this thread, the test's, while it runs in the helper
+ * thread: CLOSED at once, eventsource_run() returns OK within
+ * ts_prompt_ms(), and nothing is notified after the close. */
+static void close_promptly(ts_ctx *c) {
+  long t0 = tu_now_ms();
+  eventsource_close(c->es);
+  size_t after_close = ts_log_size(c);
+  ck_assert_int_eq(eventsource_ready_state(c->es), EVENTSOURCE_CLOSED);
+  ck_assert_msg(ts_ctx_wait_run(c, ts_prompt_ms()), "run did not return after close");
+  ck_assert_int_lt(tu_now_ms() - t0, ts_prompt_ms());
+  ck_assert_int_eq(ts_ctx_run_rc(c), EVENTSOURCE_OK);
+  ck_assert_uint_eq(ts_log_size(c), after_close);
+}
+
 START_TEST(test_close_from_other_thread_while_silent) {
   ts_ctx c;
   ts_ctx_init(&c);
@@ -62,15 +75,9 @@ START_TEST(test_close_from_other_thread_while_silent) {
   eventsource_t *es = ts_ctx_new_es(&c, "/");
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_OPEN, 1);
-  long t0 = tu_now_ms();
-  eventsource_close(es);
-  size_t after_close = ts_log_size(&c);
-  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
-  ck_assert_msg(ts_ctx_wait_run(&c, ts_prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(tu_now_ms() - t0, ts_prompt_ms());
-  ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
-  ck_assert_uint_eq(ts_log_size(&c), after_close);
+  close_promptly(&c);
   ck_assert_uint_eq(ts_log_size(&c), 1);
+  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
   ck_assert_int_eq(ts_server_wait_client_closes(c.srv, 1, TS_WAIT_MS), 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   ts_ctx_fini(&c);
@@ -89,24 +96,19 @@ START_TEST(test_close_during_reconnect_wait) {
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
   ck_assert_int_eq(e.reconnect_ms, 30000);
-  long t0 = tu_now_ms();
-  eventsource_close(es);
-  size_t after_close = ts_log_size(&c);
-  ck_assert_msg(ts_ctx_wait_run(&c, ts_prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(tu_now_ms() - t0, ts_prompt_ms());
-  ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
-  ck_assert_uint_eq(ts_log_size(&c), after_close);
+  close_promptly(&c);
+  ck_assert_uint_eq(ts_log_size(&c), 3); /* open, the message, the error */
   ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
   ts_ctx_fini(&c);
 }
 END_TEST
 
-static void on_message_free(eventsource_t *es, const eventsource_event_t *ev,
-                            void *ud) {
-  ts_ctx *c = ud;
+/* Frees es from its own listener or hook, notes the state it then has (es
+ * stays valid until the callback returns) and that the test must not free
+ * it, and bumps counter 0. */
+static void free_from_callback(ts_ctx *c, eventsource_t *es) {
   eventsource_free(es);
-  /* es stays valid until this listener returns */
   eventsource_ready_state_t st = eventsource_ready_state(es);
   pthread_mutex_lock(&c->mu);
   c->seen_state = st;
@@ -116,19 +118,24 @@ static void on_message_free(eventsource_t *es, const eventsource_event_t *ev,
   pthread_mutex_unlock(&c->mu);
 }
 
+static void on_message_free(eventsource_t *es, const eventsource_event_t *ev,
+                            void *ud) {
+  free_from_callback(ud, es);
+}
+
 START_TEST(test_free_from_listener_run) {
   ts_ctx c;
   ts_ctx_init(&c);
   ts_add_stream(&c, 1, "data: 1\n\ndata: 2\n\n", NULL);
-  eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_free, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_new_es(&c, "/");
+  ts_ctx_listen(&c, "message", on_message_free);
   ts_ctx_run(&c);
   ck_assert(ts_ctx_wait_run(&c, TS_WAIT_MS)); /* es is gone: do not touch it */
   ck_assert_int_eq(ts_counter_get(&c, 0), 1);
   ck_assert_int_eq(c.seen_state, EVENTSOURCE_CLOSED);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL), 0);
   ck_assert_int_eq(ts_server_wait_client_closes(c.srv, 1, TS_WAIT_MS), 1);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -137,9 +144,8 @@ START_TEST(test_free_from_listener_start) {
   ts_ctx c;
   ts_ctx_init(&c);
   ts_add_stream(&c, 1, "data: 1\n\ndata: 2\n\n", NULL);
-  eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_free, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_new_es(&c, "/");
+  ts_ctx_listen(&c, "message", on_message_free);
   int threads = ts_count_entries("/proc/self/task");
   ts_ctx_start(&c);
   ck_assert_int_eq(ts_counter_wait(&c, 0, 1, TS_WAIT_MS), 1);
@@ -205,8 +211,7 @@ START_TEST(test_close_waits_for_running_listener) {
   ts_ctx_init(&c);
   ts_add_stream(&c, 1, "data: 1\n\ndata: 2\n\n", "data: 3\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_block, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "message", on_message_block);
   ts_ctx_run(&c);
   ck_assert_int_eq(ts_counter_wait(&c, 4, 1, TS_WAIT_MS), 1);
   struct closer cl = {&c, es, 0, 0, 0};
@@ -257,6 +262,10 @@ START_TEST(test_close_races_event_flood) {
     size_t at_close = ts_log_size(&c);
     ck_assert(ts_ctx_wait_run(&c, TS_WAIT_MS));
     ck_assert_uint_eq(ts_log_size(&c), at_close);
+    ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
+    ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+    ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
+    ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
     /* and the events that were delivered came in order */
     size_t nm = ts_log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL);
     for (size_t i = 0; i < nm; i += 1 + nm / 50) {
@@ -298,27 +307,16 @@ START_TEST(test_close_while_connecting) {
   eventsource_t *es = ts_ctx_new_es(&c, "/");
   ts_ctx_run(&c);
   ck_assert_int_eq(ts_server_wait_requests(c.srv, 1, TS_WAIT_MS), 1);
-  long t0 = tu_now_ms();
-  eventsource_close(es);
-  ck_assert_msg(ts_ctx_wait_run(&c, ts_prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(tu_now_ms() - t0, ts_prompt_ms());
-  ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
+  close_promptly(&c);
   ck_assert_uint_eq(ts_log_size(&c), 0);
+  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
   ts_server_release(c.srv, 1);
   ts_ctx_fini(&c);
 }
 END_TEST
 
 static int prepare_free(eventsource_t *es, unsigned attempt, void *ud) {
-  ts_ctx *c = ud;
-  eventsource_free(es);
-  eventsource_ready_state_t st = eventsource_ready_state(es); /* still valid */
-  pthread_mutex_lock(&c->mu);
-  c->seen_state = st;
-  c->es_freed = 1;
-  c->counter[0]++;
-  pthread_cond_broadcast(&c->cv);
-  pthread_mutex_unlock(&c->mu);
+  free_from_callback(ud, es);
   return 0;
 }
 

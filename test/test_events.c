@@ -88,14 +88,14 @@ START_TEST(test_events_one_chunk) {
   eventsource_t *es = ts_ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_add_comment_listener(es, ts_on_comment, &c, NULL),
                    EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_add_listener(es, "custom", on_custom, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "custom", on_custom);
   ts_ctx_start(&c);
   check_stream_log(&c);
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_OPEN);
   eventsource_close(es);
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
   ck_assert_int_eq(ts_server_wait_client_closes(c.srv, 1, TS_WAIT_MS), 1);
+  ck_assert_uint_eq(ts_log_size(&c), 8); /* close notifies nobody */
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -147,8 +147,7 @@ START_TEST(test_events_split_every_byte) {
   eventsource_t *es = ts_ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_add_comment_listener(es, ts_on_comment, &c, NULL),
                    EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_add_listener(es, "custom", on_custom, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "custom", on_custom);
   ts_ctx_curl_hook(&c, TS_CURL_TRACE);
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_OPEN, 1);
@@ -235,10 +234,8 @@ START_TEST(test_server_events_named_error_and_open) {
   ts_add_stream(&c, 1, "event: error\ndata: boom\n\n",
                 "event: open\ndata: hi\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "error", on_error_type, &c, NULL),
-                   EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_add_listener(es, "open", on_open_type, &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "error", on_error_type);
+  ts_ctx_listen(&c, "open", on_open_type);
   ts_ctx_run(&c);
   /* each server event reaches its type listener and the any-listener */
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 4);
@@ -317,6 +314,7 @@ START_TEST(test_chunked_response) {
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
   ck_assert_int_eq(ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).error,
                    EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).will_reconnect, 1);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -343,6 +341,7 @@ START_TEST(test_utf8_split_and_invalid) {
   ts_assert_data(&a, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
   ts_assert_data(&b, "a\xEF\xBF\xBD"
                      "b");
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -367,6 +366,7 @@ START_TEST(test_large_event) {
   ts_rec r = ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
   ck_assert_uint_eq(r.data_len, n);
   ck_assert_int_eq(memcmp(r.data, big + 6, n), 0);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   free(big);
   ts_ctx_fini(&c);
 }
@@ -402,8 +402,7 @@ START_TEST(test_nomem_while_parsing) {
   ts_script_hold(sc);
   free(line);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_add_listener(es, "open", on_open_fail_allocs, NULL, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "open", on_open_fail_allocs);
   ts_ctx_run(&c);
   int returned = ts_ctx_wait_run(&c, TS_WAIT_MS);
   es_alloc_fail_reset();

@@ -29,12 +29,8 @@ START_TEST(test_prepare_sets_header_per_attempt) {
   ts_add_status(&c, 503, "Busy", NULL, NULL, NULL);
   ts_add_stream(&c, 1, "data: ok\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_prepare_callback(es, ts_prepare_hook, &c),
-                   EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_policy_callback(es, ts_policy_hook, &c),
-                   EVENTSOURCE_OK);
-  c.policy_mode = TS_POLICY_RECONNECT_STATUS;
-  c.policy_delay = 0;
+  ts_ctx_prepare_hook(&c, 0);
+  ts_ctx_policy_hook(&c, TS_POLICY_RECONNECT_STATUS, 0);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
@@ -67,10 +63,8 @@ END_TEST
 static void run_with_failing_prepare(ts_ctx *c, int mode) {
   ts_ctx_init(c);
   ts_add_stream(c, 1, "data: never\n\n", NULL);
-  eventsource_t *es = ts_ctx_new_es(c, "/");
-  c->prepare_fail = mode;
-  ck_assert_int_eq(eventsource_set_prepare_callback(es, ts_prepare_hook, c),
-                   EVENTSOURCE_OK);
+  ts_ctx_new_es(c, "/");
+  ts_ctx_prepare_hook(c, mode);
   ts_ctx_run(c);
 }
 
@@ -94,11 +88,8 @@ START_TEST(test_policy_reconnects_on_503) {
   ts_add_status(&c, 503, "Busy", NULL, NULL, NULL);
   ts_add_stream(&c, 1, "data: ok\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_policy_callback(es, ts_policy_hook, &c),
-                   EVENTSOURCE_OK);
+  ts_ctx_policy_hook(&c, TS_POLICY_RECONNECT_STATUS, 15);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
-  c.policy_mode = TS_POLICY_RECONNECT_STATUS;
-  c.policy_delay = 15;
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_int_eq(ts_server_request_count(c.srv), 3);
@@ -131,10 +122,8 @@ START_TEST(test_policy_stops) {
   ts_add_stream(&c, 0, "data: a\n\n", NULL);
   ts_add_stream(&c, 1, "data: never\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_policy_callback(es, ts_policy_hook, &c),
-                   EVENTSOURCE_OK);
+  ts_ctx_policy_hook(&c, TS_POLICY_STOP, 0);
   ts_set_retry_exact(es, 0);
-  c.policy_mode = TS_POLICY_STOP;
   ts_ctx_run(&c);
   ck_assert(ts_ctx_wait_run(&c, TS_WAIT_MS));
   /* the policy stopped a connection the spec would have reestablished */
@@ -169,17 +158,15 @@ START_TEST(test_policy_changes_delay) {
   ts_add_stream(&c, 0, "data: a\n\n", NULL);
   ts_add_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_policy_callback(es, ts_policy_hook, &c),
-                   EVENTSOURCE_OK);
+  ts_ctx_policy_hook(&c, TS_POLICY_DELAY, 77);
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
-  c.policy_mode = TS_POLICY_DELAY;
-  c.policy_delay = 77;
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
   ck_assert_int_eq(e.reconnect_ms, 77);
+  ck_assert_int_eq(e.state, EVENTSOURCE_CONNECTING);
   pthread_mutex_lock(&c.mu);
   ck_assert_int_eq(c.npolicy, 1);
   ck_assert_int_eq(c.policy[0].why, EVENTSOURCE_ERR_EOF);
@@ -204,8 +191,7 @@ START_TEST(test_curl_hook_every_attempt) {
                    EVENTSOURCE_ERR_INVALID_ARGUMENT);
   /* removing a hook that was never set is fine */
   ck_assert_int_eq(eventsource_set_curl_callback(es, NULL, NULL), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_prepare_callback(es, ts_prepare_hook, &c),
-                   EVENTSOURCE_OK);
+  ts_ctx_prepare_hook(&c, 0);
   ts_ctx_curl_hook(&c, TS_CURL_USER_AGENT);
   ts_set_retry_exact(es, 0);
   ts_ctx_run(&c);

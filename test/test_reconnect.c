@@ -63,6 +63,8 @@ START_TEST(test_set_retry_and_bad_retry_field) {
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.reconnect_ms, 125);
   ck_assert_int_eq(e.will_reconnect, 1);
+  ck_assert_int_eq(e.state, EVENTSOURCE_CONNECTING);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -176,7 +178,11 @@ START_TEST(test_retry_capped_by_max_retry) {
   ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
-  ck_assert_int_eq(ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0).reconnect_ms, 150);
+  ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+  ck_assert_int_eq(e.reconnect_ms, 150);
+  ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(e.will_reconnect, 1);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -323,8 +329,7 @@ START_TEST(test_backoff) {
                    EVENTSOURCE_ERR_INVALID_ARGUMENT);
   if (t->reset_ms >= 0)
     ck_assert_int_eq(eventsource_set_backoff_reset(es, t->reset_ms), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_policy_callback(es, ts_policy_hook, &c),
-                   EVENTSOURCE_OK); /* TS_POLICY_RECORD: records, changes nothing */
+  ts_ctx_policy_hook(&c, TS_POLICY_RECORD, 0); /* records, changes nothing */
   ts_ctx_run(&c);
   size_t msgs = (size_t)(3 * t->events + 1);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, msgs);
@@ -425,9 +430,7 @@ static void reconnect_many(ts_ctx *c, int n) {
   ck_assert_int_eq(eventsource_set_policy_callback(es, policy_no_delay, NULL),
                    EVENTSOURCE_OK);
   c->close_after = n;
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_count_close,
-                                            c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(c, "message", on_message_count_close);
   ts_ctx_run(c);
   ck_assert(ts_ctx_wait_run(c, 120000));
   ck_assert_int_eq(ts_ctx_run_rc(c), EVENTSOURCE_OK);

@@ -73,6 +73,8 @@ START_TEST(test_last_event_id_cleared_before_start) {
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_ptr_null(ts_req_header(&c, 0, "Last-Event-ID"));
+  ck_assert_int_eq(ts_request_header_count(ts_req_get(&c, 0), "Last-Event-ID"), 0);
+  ck_assert_str_eq(ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0).id, "");
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -108,6 +110,7 @@ START_TEST(test_custom_method_without_body) {
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   const ts_request *r = ts_req_get(&c, 0);
   ck_assert_str_eq(r->method, "REPORT");
+  ck_assert_str_eq(r->path, "/");
   ck_assert_uint_eq(r->body_len, 0);
   ts_ctx_fini(&c);
 }

@@ -247,6 +247,7 @@ START_TEST(test_content_type_with_space_before_params) {
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -284,6 +285,7 @@ START_TEST(test_interim_100_response) {
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 1);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 1);
   ts_ctx_fini(&c);
 }
 END_TEST

@@ -40,6 +40,7 @@ START_TEST(test_restart_reconnects_silently) {
   ck_assert_str_eq(b.id, "7");
   eventsource_close(es);
   ck_assert(ts_ctx_wait_run(&c, TS_WAIT_MS));
+  ck_assert_int_eq(ts_ctx_run_rc(&c), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_restart(es), EVENTSOURCE_ERR_CLOSED);
   ts_ctx_fini(&c);
 }
@@ -61,12 +62,11 @@ START_TEST(test_restart_from_listener) {
   ts_add_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
   ck_assert_int_eq(eventsource_set_retry(es, 30000), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_add_listener(es, "message", on_message_restart_once,
-                                            &c, NULL),
-                   EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "message", on_message_restart_once);
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_int_eq(ts_counter_get(&c, 6), 0);
+  ck_assert_int_eq(ts_counter_get(&c, 0), 2); /* a type listener runs before "any" */
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 0);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
@@ -90,6 +90,7 @@ START_TEST(test_restart_during_reconnect_wait) {
   /* well before the 30 s delay */
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_OPEN, NULL), 2);
   ck_assert_int_eq(ts_server_request_count(c.srv), 2);
   ts_ctx_fini(&c);
 }

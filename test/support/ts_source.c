@@ -381,6 +381,10 @@ void ts_ctx_curl_hook(ts_ctx *c, int mode) {
   ck_assert_int_eq(eventsource_set_curl_callback(c->es, ts_curl_hook, c), EVENTSOURCE_OK);
 }
 
+void ts_ctx_listen(ts_ctx *c, const char *type, eventsource_listener_fn fn) {
+  ck_assert_int_eq(eventsource_add_listener(c->es, type, fn, c, NULL), EVENTSOURCE_OK);
+}
+
 int ts_ctx_get(ts_ctx *c, const int *field) {
   pthread_mutex_lock(&c->mu);
   int v = *field;
@@ -488,4 +492,17 @@ int ts_wait_threads_at_most(int n, long timeout_ms) {
     nanosleep(&ts, NULL);
   }
   return k;
+}
+
+void ts_ctx_prepare_hook(ts_ctx *c, int prepare_fail) {
+  c->prepare_fail = prepare_fail;
+  ck_assert_int_eq(eventsource_set_prepare_callback(c->es, ts_prepare_hook, c),
+                   EVENTSOURCE_OK);
+}
+
+void ts_ctx_policy_hook(ts_ctx *c, int mode, long delay_ms) {
+  c->policy_mode = mode;
+  c->policy_delay = delay_ms;
+  ck_assert_int_eq(eventsource_set_policy_callback(c->es, ts_policy_hook, c),
+                   EVENTSOURCE_OK);
 }

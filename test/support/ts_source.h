@@ -157,6 +157,8 @@ int ts_ctx_wait_run(ts_ctx *c, long timeout_ms);
 eventsource_error_t ts_ctx_run_rc(ts_ctx *c);
 /* eventsource_run() of c->es returned rc and left the source closed. */
 void ts_expect_run_ended(ts_ctx *c, eventsource_error_t rc);
+/* Adds a listener for type on c->es with c as its user data (asserted). */
+void ts_ctx_listen(ts_ctx *c, const char *type, eventsource_listener_fn fn);
 /* *field, read under c->mu. */
 int ts_ctx_get(ts_ctx *c, const int *field);
 
@@ -215,6 +217,8 @@ size_t ts_in_bytes_wait(ts_ctx *c, size_t n, long timeout_ms);
  * returns prepare_fail, except that prepare_fail 2 closes the source and
  * returns 0. ud is the ts_ctx. */
 int ts_prepare_hook(eventsource_t *es, unsigned attempt, void *ud);
+/* Installs ts_prepare_hook with that prepare_fail on c->es. */
+void ts_ctx_prepare_hook(ts_ctx *c, int prepare_fail);
 
 /* What ts_policy_hook does after recording the call (policy, npolicy). */
 enum {
@@ -227,6 +231,8 @@ enum {
 /* The policy hook, in mode policy_mode; ud is the ts_ctx. */
 void ts_policy_hook(eventsource_t *es, eventsource_error_t why, long http_status,
                     unsigned attempt, int *reconnect, long *delay_ms, void *ud);
+/* Installs ts_policy_hook in that mode, with that policy_delay, on c->es. */
+void ts_ctx_policy_hook(ts_ctx *c, int mode, long delay_ms);
 
 /* ------------------------------------------------------------------------ */
 /* The process                                                              */
