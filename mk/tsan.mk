@@ -24,9 +24,11 @@
 #
 # Suites (TSAN_SUITES): those where more than one thread touches the library
 # or where the library starts threads: test_multi (the loop and other
-# threads' close/restart/remove), test_connection (eventsource_start()'s
-# thread, close from other threads), test_adapters (the libuv/libevent loops
-# with the loopback server's threads), test_proxy (eventsource_start()
+# threads' close/restart/remove), the connection suites test_request,
+# test_events, test_response, test_reconnect, test_hooks, test_restart and
+# test_close (each source runs in a helper thread or in eventsource_start()'s
+# thread; close, free and restart from other threads), test_adapters (the
+# libuv/libevent loops with the loopback server's threads), test_proxy (eventsource_start()
 # through a CONNECT proxy), test_contract (the service: MHD's threads, a
 # sender thread per stream, a loop thread or a thread per source),
 # test_ssecat (sse-cat: its signal thread and the loop), test_examples
@@ -47,8 +49,10 @@
 # mapping"): the suites run under `setarch ARCH -R` (no ASLR, inherited by
 # every child) when setarch allows it; TSAN_SETARCH= turns that off.
 
-TSAN_SUITES ?= test_multi test_connection test_adapters test_proxy test_contract \
-               test_ssecat test_examples test_core test_hostile test_soak test_server
+TSAN_SUITES ?= test_multi test_request test_events test_response test_reconnect \
+               test_hooks test_restart test_close test_adapters test_proxy \
+               test_contract test_ssecat test_examples test_core test_hostile \
+               test_soak test_server
 TSAN_BASE_OPTIONS := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
                      history_size=4 suppressions=$(CURDIR)/mk/tsan.supp
 
