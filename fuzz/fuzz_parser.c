@@ -27,15 +27,16 @@
  *
  *   A  the stream fed in chunks (h[2]), each from an exactly sized heap copy
  *   B  the same, each segment between directives fed whole
- *   R  an independent, non-incremental reference (the one of
- *      test/test_parser.c, extended with stop-after, set-last-event-id
- *      between chunks and from a callback); skipped when set_limits is used,
- *      or when both kinds of set-id are (see the entry point)
+ *   R  the independent, non-incremental reference model that
+ *      test/test_parser.c uses too (test/support/ts_refmodel.c, with
+ *      stop-after, set-last-event-id between chunks and from a callback);
+ *      skipped when set_limits is used, or when both kinds of set-id are
+ *      (see the entry point)
  *   C  like A with allocation failures injected (h[5]): every callback
  *      before the first failure must match A; after ES_PARSER_NOMEM the
  *      parser is reset and fed on (no crash, no leak)
  *
- * Every callback checks its strings: valid UTF-8 (strict validator below),
+ * Every callback checks its strings: valid UTF-8 (ts_utf8_valid(), strict),
  * NUL-terminated at [len], the id without U+0000, the type non-empty, the id
  * equal to es_parser_last_event_id(). Transcripts A, B and R must be equal.
  * A violation prints both transcripts and aborts.
@@ -49,157 +50,9 @@
 #include "alloc.h"
 #include "eventsource.h"
 #include "parser.h"
+#include "support/ts_refmodel.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* ------------------------------------------------------------------------ */
-/* Helpers                                                                  */
-/* ------------------------------------------------------------------------ */
-
-static void *xrealloc(void *p, size_t n) {
-  p = realloc(p, n ? n : 1);
-  if (!p)
-    abort();
-  return p;
-}
-
-typedef struct sb {
-  char *p;
-  size_t len, cap;
-} sb_t;
-
-static void sb_put(sb_t *b, const void *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t c = b->cap ? b->cap : 64;
-    while (c < b->len + n + 1)
-      c *= 2;
-    b->p = xrealloc(b->p, c);
-    b->cap = c;
-  }
-  if (n)
-    memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-static void sb_putc(sb_t *b, char c) { sb_put(b, &c, 1); }
-static void sb_puts(sb_t *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_free(sb_t *b) {
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * UINT64_C(2685821657736338717);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Strict UTF-8 (Unicode Table 3-7, well-formed byte sequences)             */
-/* ------------------------------------------------------------------------ */
-
-/* Length of the well-formed sequence at s, 0 when there is none. */
-static size_t u8_wf(const unsigned char *s, size_t n, uint32_t *cp) {
-  unsigned a = s[0];
-  if (a <= 0x7F) {
-    *cp = a;
-    return 1;
-  }
-  unsigned lo = 0x80, hi = 0xBF;
-  size_t len;
-  if (a >= 0xC2 && a <= 0xDF)
-    len = 2;
-  else if (a == 0xE0)
-    len = 3, lo = 0xA0;
-  else if (a == 0xED)
-    len = 3, hi = 0x9F;
-  else if (a >= 0xE1 && a <= 0xEF)
-    len = 3;
-  else if (a == 0xF0)
-    len = 4, lo = 0x90;
-  else if (a >= 0xF1 && a <= 0xF3)
-    len = 4;
-  else if (a == 0xF4)
-    len = 4, hi = 0x8F;
-  else
-    return 0;
-  if (n < len || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < len; i++)
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
-  uint32_t c = a & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-  for (size_t i = 1; i < len; i++)
-    c = c << 6 | (s[i] & 0x3F);
-  *cp = c;
-  return len;
-}
-
-static int utf8_ok(const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  uint32_t cp;
-  for (size_t i = 0; i < n;) {
-    size_t k = u8_wf(u + i, n - i, &cp);
-    if (!k)
-      return 0;
-    i += k;
-  }
-  return 1;
-}
-
-static void utf8_put(sb_t *o, uint32_t cp) {
-  unsigned char b[4];
-  size_t n;
-  if (cp < 0x80)
-    b[0] = (unsigned char)cp, n = 1;
-  else if (cp < 0x800)
-    b[0] = (unsigned char)(0xC0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3F)), n = 2;
-  else if (cp < 0x10000)
-    b[0] = (unsigned char)(0xE0 | cp >> 12), b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)),
-    b[2] = (unsigned char)(0x80 | (cp & 0x3F)), n = 3;
-  else
-    b[0] = (unsigned char)(0xF0 | cp >> 18), b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F)),
-    b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)), b[3] = (unsigned char)(0x80 | (cp & 0x3F)), n = 4;
-  sb_put(o, b, n);
-}
-
-/* Canonical quoted spelling (as in test/test_parser.c). */
-static void esc(sb_t *o, const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  char tmp[16];
-  sb_putc(o, '"');
-  for (size_t i = 0; i < n;) {
-    unsigned c = u[i];
-    uint32_t cp;
-    size_t k;
-    if (c >= 0x80 && (k = u8_wf(u + i, n - i, &cp)) != 0) {
-      snprintf(tmp, sizeof tmp, "\\u{%X}", (unsigned)cp);
-      sb_puts(o, tmp);
-      i += k;
-      continue;
-    }
-    if (c == '\\')
-      sb_puts(o, "\\\\");
-    else if (c == '"')
-      sb_puts(o, "\\\"");
-    else if (c == '\n')
-      sb_puts(o, "\\n");
-    else if (c == '\r')
-      sb_puts(o, "\\r");
-    else if (c >= 0x20 && c < 0x7F)
-      sb_putc(o, (char)c);
-    else {
-      snprintf(tmp, sizeof tmp, "\\x%02X", c);
-      sb_puts(o, tmp);
-    }
-    i++;
-  }
-  sb_putc(o, '"');
-}
 
 /* ------------------------------------------------------------------------ */
 /* The decoded input                                                        */
@@ -243,7 +96,7 @@ static const struct {
 static size_t limit_of(unsigned char h) { return h < 0x80 ? 0 : 1 + (size_t)(h & 63); }
 
 static void add_op(cfg_t *c, op_t o) {
-  c->ops = xrealloc(c->ops, (c->nops + 1) * sizeof *c->ops);
+  c->ops = ts_xrealloc(c->ops, (c->nops + 1) * sizeof *c->ops);
   c->ops[c->nops++] = o;
 }
 
@@ -314,7 +167,7 @@ static void parse_input(cfg_t *c, const uint8_t *d, size_t n) {
 typedef struct run {
   const cfg_t *c;
   es_parser *p;
-  sb_t out;    /* the transcript: one record per line */
+  ts_sb_t out;    /* the transcript: one record per line */
   long calls;  /* callbacks so far */
   int alloc;   /* run C: allocation failures are expected */
   size_t good; /* run C: transcript length before the first failure */
@@ -333,7 +186,7 @@ static void check_str(run_t *r, const char *what, const char *s, size_t n,
     bad = "not NUL-terminated";
   else if (!nul_ok && memchr(s, 0, n))
     bad = "contains U+0000";
-  else if (!utf8_ok(s, n))
+  else if (!ts_utf8_valid(s, n))
     bad = "not UTF-8";
   if (bad) {
     char msg[128];
@@ -342,7 +195,7 @@ static void check_str(run_t *r, const char *what, const char *s, size_t n,
   }
 }
 
-static void rec_end(run_t *r) { sb_putc(&r->out, '\n'); }
+static void rec_end(run_t *r) { ts_sb_putc(&r->out, '\n'); }
 
 /* After each callback: maybe set the id, maybe stop. */
 static int after_cb(run_t *r) {
@@ -375,22 +228,22 @@ static int cb_event(void *ctx, const char *type, size_t tl, const char *d,
   const char *pid = es_parser_last_event_id(r->p, &pl);
   if (pl != il || memcmp(pid, id, il) != 0)
     dump_and_abort(r->c, "INVALID id differs from es_parser_last_event_id", r->out.p, "");
-  sb_puts(&r->out, "event ");
-  esc(&r->out, type, tl);
-  sb_putc(&r->out, ' ');
-  esc(&r->out, d, dl);
-  sb_putc(&r->out, ' ');
-  esc(&r->out, id, il);
+  ts_sb_puts(&r->out, "event ");
+  ts_esc(&r->out, type, tl);
+  ts_sb_putc(&r->out, ' ');
+  ts_esc(&r->out, d, dl);
+  ts_sb_putc(&r->out, ' ');
+  ts_esc(&r->out, id, il);
   rec_end(r);
   /* the strings must stay valid across set_last_event_id in the callback */
-  sb_t copy = {0};
-  sb_put(&copy, id, il);
+  ts_sb_t copy = {0};
+  ts_sb_put(&copy, id, il);
   int stop = after_cb(r);
   if (memcmp(copy.p, id, il) != 0 || id[il] != '\0')
     dump_and_abort(r->c, "id changed by set_last_event_id in on_event", r->out.p, "");
   check_str(r, "type after setid", type, tl, 1);
   check_str(r, "data after setid", d, dl, 1);
-  sb_free(&copy);
+  ts_sb_free(&copy);
   return stop;
 }
 
@@ -398,15 +251,15 @@ static int cb_retry(void *ctx, uint64_t ms) {
   run_t *r = ctx;
   char tmp[40];
   snprintf(tmp, sizeof tmp, "retry %llu\n", (unsigned long long)ms);
-  sb_puts(&r->out, tmp);
+  ts_sb_puts(&r->out, tmp);
   return after_cb(r);
 }
 
 static int cb_comment(void *ctx, const char *t, size_t n) {
   run_t *r = ctx;
   check_str(r, "comment", t, n, 1);
-  sb_puts(&r->out, "comment ");
-  esc(&r->out, t, n);
+  ts_sb_puts(&r->out, "comment ");
+  ts_esc(&r->out, t, n);
   rec_end(r);
   return after_cb(r);
 }
@@ -415,7 +268,7 @@ static int cb_error(void *ctx, eventsource_error_t code, const char *msg) {
   run_t *r = ctx;
   if (code != EVENTSOURCE_ERR_TOO_LARGE || !msg || !*msg)
     dump_and_abort(r->c, "INVALID on_error code or message", r->out.p, "");
-  sb_puts(&r->out, "error TOO_LARGE\n");
+  ts_sb_puts(&r->out, "error TOO_LARGE\n");
   return after_cb(r);
 }
 
@@ -425,8 +278,8 @@ static void push_lastid(run_t *r) {
   size_t n;
   const char *id = es_parser_last_event_id(r->p, &n);
   check_str(r, "lastid", id, n, 0);
-  sb_puts(&r->out, "lastid ");
-  esc(&r->out, id, n);
+  ts_sb_puts(&r->out, "lastid ");
+  ts_esc(&r->out, id, n);
   rec_end(r);
 }
 
@@ -477,7 +330,7 @@ static void run_parser(run_t *r, int chunked) {
           else if (c->mode == 2)
             want = c->k;
           else if (c->mode == 3)
-            want = 1 + (size_t)(rng_next(&seed) % c->k);
+            want = 1 + (size_t)(ts_rng_next(&seed) % c->k);
           if (want < len)
             len = want;
           if (c->empty_feeds && feed_copy(r, NULL, 0) != ES_PARSER_OK)
@@ -486,13 +339,13 @@ static void run_parser(run_t *r, int chunked) {
         int rc = feed_copy(r, o->b + off, len);
         off += len;
         if (rc == ES_PARSER_STOPPED) {
-          sb_puts(&r->out, "stopped\n");
+          ts_sb_puts(&r->out, "stopped\n");
           dead = 1;
         } else if (rc == ES_PARSER_NOMEM) {
           if (!r->alloc)
             dump_and_abort(c, "NOMEM without allocation failure", r->out.p, "");
           note_failure(r);
-          sb_puts(&r->out, "nomem\n");
+          ts_sb_puts(&r->out, "nomem\n");
           es_alloc_fail_reset();
           es_parser_reset(r->p);
         } else if (rc != ES_PARSER_OK) {
@@ -539,293 +392,33 @@ static void run_parser(run_t *r, int chunked) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Reference (from test/test_parser.c, non-incremental, spec text)          */
+/* Reference (test/support/ts_refmodel.c, shared with test/test_parser.c)   */
 /* ------------------------------------------------------------------------ */
 
-static void ref_decode(const unsigned char *s, size_t n, int flush, sb_t *o) {
-  uint32_t cp = 0;
-  unsigned seen = 0, needed = 0, lower = 0x80, upper = 0xBF;
-  sb_put(o, "", 0);
-  for (size_t i = 0; i <= n; i++) {
-    if (i == n) {
-      if (needed && flush)
-        utf8_put(o, 0xFFFD);
-      break;
-    }
-    unsigned b = s[i];
-    if (needed == 0) {
-      if (b <= 0x7F) {
-        sb_putc(o, (char)b);
-      } else if (b >= 0xC2 && b <= 0xDF) {
-        needed = 1;
-        cp = b & 0x1F;
-      } else if (b >= 0xE0 && b <= 0xEF) {
-        if (b == 0xE0)
-          lower = 0xA0;
-        if (b == 0xED)
-          upper = 0x9F;
-        needed = 2;
-        cp = b & 0xF;
-      } else if (b >= 0xF0 && b <= 0xF4) {
-        if (b == 0xF0)
-          lower = 0x90;
-        if (b == 0xF4)
-          upper = 0x8F;
-        needed = 3;
-        cp = b & 0x7;
-      } else {
-        utf8_put(o, 0xFFFD);
-      }
-      continue;
-    }
-    if (b < lower || b > upper) {
-      cp = needed = seen = 0;
-      lower = 0x80;
-      upper = 0xBF;
-      i--;
-      utf8_put(o, 0xFFFD);
-      continue;
-    }
-    lower = 0x80;
-    upper = 0xBF;
-    cp = (cp << 6) | (b & 0x3F);
-    if (++seen != needed)
-      continue;
-    utf8_put(o, cp);
-    cp = needed = seen = 0;
-  }
+static void ref_emit(void *ctx, const char *record) {
+  ts_sb_puts(ctx, record);
+  ts_sb_putc(ctx, '\n');
 }
 
-typedef struct setid_at {
-  size_t off;
-  const unsigned char *b;
-  size_t n;
-} setid_at_t;
-
-typedef struct ref {
-  const cfg_t *c;
-  sb_t *out;
-  sb_t data, type, idbuf, idstr;
-  int skipping, dead;
-  long calls;
-} ref_t;
-
-static void ref_setid(ref_t *r, const void *b, size_t n) {
-  if (memchr(b, 0, n))
-    return;
-  r->idstr.len = 0;
-  ref_decode(b, n, 1, &r->idstr);
-  r->idbuf.len = 0;
-  sb_put(&r->idbuf, r->idstr.p, r->idstr.len);
-}
-
-/* After a callback record: the callback's own actions. */
-static void ref_after_cb(ref_t *r) {
-  r->calls++;
-  if (r->c->cb_setid_at && r->calls == r->c->cb_setid_at)
-    ref_setid(r, r->c->cb_id, r->c->cb_id_n);
-  if (r->c->stop_after && r->calls == r->c->stop_after) {
-    sb_puts(r->out, "stopped\n");
-    r->dead = 1;
-  }
-}
-
-static void ref_error(ref_t *r) {
-  sb_puts(r->out, "error TOO_LARGE\n");
-  r->data.len = r->type.len = 0;
-  r->idbuf.len = 0;
-  sb_put(&r->idbuf, r->idstr.p, r->idstr.len);
-  r->skipping = 1;
-  ref_after_cb(r);
-}
-
-static void ref_dispatch(ref_t *r) {
-  r->idstr.len = 0;
-  sb_put(&r->idstr, r->idbuf.p, r->idbuf.len);
-  if (r->data.len == 0) {
-    r->type.len = 0;
-    return;
-  }
-  if (r->data.p[r->data.len - 1] == '\n')
-    r->data.len--;
-  sb_puts(r->out, "event ");
-  if (r->type.len)
-    esc(r->out, r->type.p, r->type.len);
-  else
-    esc(r->out, "message", 7);
-  sb_putc(r->out, ' ');
-  esc(r->out, r->data.p, r->data.len);
-  sb_putc(r->out, ' ');
-  esc(r->out, r->idstr.p, r->idstr.len);
-  sb_putc(r->out, '\n');
-  r->data.len = r->type.len = 0;
-  ref_after_cb(r);
-}
-
-static void ref_line(ref_t *r, const unsigned char *raw, size_t n) {
-  size_t max_line = r->c->max_line, max_event = r->c->max_event;
-  if (r->dead)
-    return;
-  if (r->skipping) {
-    if (n == 0)
-      r->skipping = 0;
-    return;
-  }
-  if (max_line && n > max_line) {
-    ref_error(r);
-    return;
-  }
-  sb_t t = {0};
-  ref_decode(raw, n, 1, &t);
-  if (t.len == 0) {
-    ref_dispatch(r);
-  } else if (t.p[0] == ':') {
-    sb_puts(r->out, "comment ");
-    esc(r->out, t.p + 1, t.len - 1);
-    sb_putc(r->out, '\n');
-    ref_after_cb(r);
-  } else {
-    char *colon = memchr(t.p, ':', t.len);
-    size_t nl = colon ? (size_t)(colon - t.p) : t.len;
-    const char *val = colon ? colon + 1 : t.p + t.len;
-    size_t vl = colon ? t.len - nl - 1 : 0;
-    if (vl && *val == ' ')
-      val++, vl--;
-    if (nl == 5 && memcmp(t.p, "event", 5) == 0) {
-      r->type.len = 0;
-      sb_put(&r->type, val, vl);
-    } else if (nl == 4 && memcmp(t.p, "data", 4) == 0) {
-      if (max_event && (r->data.len > max_event || r->data.len + vl > max_event)) {
-        ref_error(r);
-      } else {
-        sb_put(&r->data, val, vl);
-        sb_putc(&r->data, '\n');
-      }
-    } else if (nl == 2 && memcmp(t.p, "id", 2) == 0) {
-      if (!memchr(val, 0, vl)) {
-        r->idbuf.len = 0;
-        sb_put(&r->idbuf, val, vl);
-      }
-    } else if (nl == 5 && memcmp(t.p, "retry", 5) == 0) {
-      int ok = vl > 0;
-      uint64_t v = 0;
-      for (size_t i = 0; i < vl && ok; i++) {
-        if (val[i] < '0' || val[i] > '9')
-          ok = 0;
-        else if (v > (UINT64_MAX - (uint64_t)(val[i] - '0')) / 10)
-          v = UINT64_MAX;
-        else
-          v = v * 10 + (uint64_t)(val[i] - '0');
-      }
-      if (ok) {
-        char tmp[40];
-        snprintf(tmp, sizeof tmp, "retry %llu\n", (unsigned long long)v);
-        sb_puts(r->out, tmp);
-        ref_after_cb(r);
-      }
+/* The reference model's transcript of c (not for inputs with OP_LIMITS). */
+static void ref_run(const cfg_t *c, ts_sb_t *out) {
+  ts_ref_cfg_t rc = {c->max_line, c->max_event, c->stop_after,
+                     c->cb_setid_at, c->cb_id, c->cb_id_n};
+  ts_ref_op_t *ops = ts_xmalloc((c->nops + 1) * sizeof *ops);
+  size_t n = 0;
+  for (size_t i = 0; i < c->nops; i++) {
+    const op_t *o = &c->ops[i];
+    switch (o->k) {
+    case OP_IN: ops[n++] = (ts_ref_op_t){TS_REF_IN, o->b, o->n}; break;
+    case OP_FINISH: ops[n++] = (ts_ref_op_t){TS_REF_FINISH, NULL, 0}; break;
+    case OP_RESET: ops[n++] = (ts_ref_op_t){TS_REF_RESET, NULL, 0}; break;
+    case OP_SETID: ops[n++] = (ts_ref_op_t){TS_REF_SETID, o->b, o->n}; break;
+    case OP_LIMITS: break;
     }
   }
-  sb_free(&t);
-}
-
-static void ref_partial(ref_t *r, const unsigned char *raw, size_t n) {
-  size_t max_line = r->c->max_line, max_event = r->c->max_event;
-  if (r->dead || r->skipping || n == 0)
-    return;
-  if (max_line && n > max_line) {
-    ref_error(r);
-    return;
-  }
-  if (!max_event || raw[0] == ':')
-    return;
-  const unsigned char *colon = memchr(raw, ':', n);
-  if (!colon || colon - raw != 4 || memcmp(raw, "data", 4) != 0)
-    return;
-  if (r->data.len > max_event) {
-    ref_error(r);
-    return;
-  }
-  const unsigned char *val = colon + 1;
-  size_t vl = n - 5;
-  if (vl && *val == ' ')
-    val++, vl--;
-  sb_t t = {0};
-  ref_decode(val, vl, 0, &t);
-  if (r->data.len + t.len > max_event)
-    ref_error(r);
-  sb_free(&t);
-}
-
-/* One stream with the set-id directives at their offsets: a directive at
- * offset g is applied before the first line whose terminator is at or after g. */
-static void ref_stream(ref_t *r, const unsigned char *s, size_t n,
-                       const setid_at_t *ids, size_t nids) {
-  size_t i = 0, next_id = 0;
-  if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
-    i = 3;
-  size_t start = i;
-  while (i < n) {
-    if (s[i] == '\r' || s[i] == '\n') {
-      while (next_id < nids && ids[next_id].off <= i) {
-        ref_setid(r, ids[next_id].b, ids[next_id].n);
-        next_id++;
-      }
-      ref_line(r, s + start, i - start);
-      if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
-        i++;
-      start = ++i;
-    } else {
-      i++;
-    }
-  }
-  for (; next_id < nids; next_id++)
-    ref_setid(r, ids[next_id].b, ids[next_id].n);
-  ref_partial(r, s + start, n - start);
-}
-
-static void ref_end_stream(ref_t *r) {
-  r->data.len = r->type.len = 0;
-  r->idbuf.len = 0;
-  sb_put(&r->idbuf, r->idstr.p, r->idstr.len);
-  r->skipping = 0;
-  r->dead = 0;
-}
-
-static void ref_run(const cfg_t *c, sb_t *out) {
-  ref_t r = {0};
-  r.c = c;
-  r.out = out;
-  sb_put(out, "", 0);
-  sb_put(&r.idstr, "", 0);
-  sb_put(&r.idbuf, "", 0);
-  sb_t stream = {0};
-  setid_at_t *ids = NULL;
-  size_t nids = 0;
-  for (size_t i = 0; i <= c->nops; i++) {
-    const op_t *o = i < c->nops ? &c->ops[i] : NULL;
-    if (o && o->k == OP_IN) {
-      sb_put(&stream, o->b, o->n);
-    } else if (o && o->k == OP_SETID) {
-      ids = xrealloc(ids, (nids + 1) * sizeof *ids);
-      ids[nids++] = (setid_at_t){stream.len, o->b, o->n};
-    } else if (!o || o->k == OP_FINISH || o->k == OP_RESET) {
-      ref_stream(&r, (const unsigned char *)(stream.p ? stream.p : ""), stream.len, ids, nids);
-      ref_end_stream(&r);
-      stream.len = 0;
-      nids = 0;
-      if (o) {
-        sb_puts(out, "lastid ");
-        esc(out, r.idstr.p, r.idstr.len);
-        sb_putc(out, '\n');
-      }
-    }
-  }
-  free(ids);
-  sb_free(&stream);
-  sb_free(&r.data);
-  sb_free(&r.type);
-  sb_free(&r.idbuf);
-  sb_free(&r.idstr);
+  ts_sb_put(out, "", 0);
+  ts_ref_run(&rc, ops, n, ref_emit, out);
+  free(ops);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -834,30 +427,30 @@ static void ref_run(const cfg_t *c, sb_t *out) {
 
 static void dump_and_abort(const cfg_t *c, const char *what, const char *a,
                            const char *b) {
-  sb_t o = {0};
+  ts_sb_t o = {0};
   char tmp[200];
   snprintf(tmp, sizeof tmp,
            "fuzz_parser: %s\n  max_line %zu max_event %zu chunking mode %u k %u "
            "stop-after %ld cb-setid-at %ld fail-after %ld empty-feeds %d\n  input:",
            what, c->max_line, c->max_event, c->mode, c->k, c->stop_after,
            c->cb_setid_at, c->fail_after, c->empty_feeds);
-  sb_puts(&o, tmp);
+  ts_sb_puts(&o, tmp);
   for (size_t i = 0; i < c->nops; i++) {
     const op_t *op = &c->ops[i];
     switch (op->k) {
     case OP_IN:
-      sb_puts(&o, " in ");
-      esc(&o, (const char *)op->b, op->n);
+      ts_sb_puts(&o, " in ");
+      ts_esc(&o, (const char *)op->b, op->n);
       break;
-    case OP_FINISH: sb_puts(&o, " finish"); break;
-    case OP_RESET: sb_puts(&o, " reset"); break;
+    case OP_FINISH: ts_sb_puts(&o, " finish"); break;
+    case OP_RESET: ts_sb_puts(&o, " reset"); break;
     case OP_SETID:
-      sb_puts(&o, " setid ");
-      esc(&o, (const char *)op->b, op->n);
+      ts_sb_puts(&o, " setid ");
+      ts_esc(&o, (const char *)op->b, op->n);
       break;
     case OP_LIMITS:
       snprintf(tmp, sizeof tmp, " limits %zu %zu", op->ml, op->me);
-      sb_puts(&o, tmp);
+      ts_sb_puts(&o, tmp);
       break;
     }
   }
@@ -878,8 +471,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   run_t a = {.c = &c}, b = {.c = &c};
   run_parser(&a, 1);
   run_parser(&b, 0);
-  sb_put(&a.out, "", 0);
-  sb_put(&b.out, "", 0);
+  ts_sb_put(&a.out, "", 0);
+  ts_sb_put(&b.out, "", 0);
   if (a.out.len != b.out.len || memcmp(a.out.p, b.out.p, a.out.len) != 0)
     dump_and_abort(&c, "MISMATCH chunked (1) vs whole (2)", a.out.p, b.out.p);
 
@@ -887,25 +480,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * which commutes with everything but a set-id made by a TOO_LARGE
    * callback fired earlier in that same line: skip those combinations. */
   if (!c.has_limits_op && !(c.cb_setid_at && c.has_setid_op)) {
-    sb_t r = {0};
+    ts_sb_t r = {0};
     ref_run(&c, &r);
     if (a.out.len != r.len || memcmp(a.out.p, r.p, r.len) != 0)
       dump_and_abort(&c, "MISMATCH parser (1) vs reference (2)", a.out.p, r.p);
-    sb_free(&r);
+    ts_sb_free(&r);
   }
 
   if (c.fail_after >= 0) {
     run_t f = {.c = &c, .alloc = 1};
     run_parser(&f, 1);
-    sb_put(&f.out, "", 0);
+    ts_sb_put(&f.out, "", 0);
     size_t good = f.failed ? f.good : f.out.len;
     if (good > a.out.len || memcmp(f.out.p, a.out.p, good) != 0)
       dump_and_abort(&c, "MISMATCH before the first allocation failure (1) vs no failure (2)",
                      f.out.p, a.out.p);
-    sb_free(&f.out);
+    ts_sb_free(&f.out);
   }
-  sb_free(&a.out);
-  sb_free(&b.out);
+  ts_sb_free(&a.out);
+  ts_sb_free(&b.out);
   free(c.ops);
   return 0;
 }

@@ -14,85 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+#include "support/ts_refmodel.h"
 
-static void put_utf8(FILE *o, unsigned long cp) {
-  if (cp < 0x80) {
-    fputc((int)cp, o);
-  } else if (cp < 0x800) {
-    fputc((int)(0xC0 | cp >> 6), o);
-    fputc((int)(0x80 | (cp & 0x3F)), o);
-  } else if (cp < 0x10000) {
-    fputc((int)(0xE0 | cp >> 12), o);
-    fputc((int)(0x80 | (cp >> 6 & 0x3F)), o);
-    fputc((int)(0x80 | (cp & 0x3F)), o);
-  } else {
-    fputc((int)(0xF0 | cp >> 18), o);
-    fputc((int)(0x80 | (cp >> 12 & 0x3F)), o);
-    fputc((int)(0x80 | (cp >> 6 & 0x3F)), o);
-    fputc((int)(0x80 | (cp & 0x3F)), o);
-  }
-}
-
-/* Writes the quoted strings of s (one or more) to o; returns bytes written. */
-static long put_quoted(const char *s, FILE *o) {
-  long start = ftell(o);
-  for (;;) {
+/* Appends the bytes of the quoted strings at s (one or more, the syntax of
+ * test/test_parser.c, parsed by the same ts_unesc()) to o; -1 on a syntax
+ * error. */
+static int unquote_all(const char *s, ts_sb_t *o) {
+  do {
+    if (ts_unesc(&s, o))
+      return -1;
     while (*s == ' ' || *s == '\t')
       s++;
-    if (*s != '"')
-      break;
-    s++;
-    while (*s && *s != '"') {
-      if (*s != '\\') {
-        fputc(*s++, o);
-        continue;
-      }
-      s++;
-      char c = *s++;
-      switch (c) {
-      case 'n': fputc('\n', o); break;
-      case 'r': fputc('\r', o); break;
-      case 't': fputc('\t', o); break;
-      case '0': fputc(0, o); break;
-      case 'x': {
-        int h = hexval(s[0]), l = hexval(s[1]);
-        if (h >= 0 && l >= 0) {
-          fputc(h * 16 + l, o);
-          s += 2;
-        }
-        break;
-      }
-      case 'u': {
-        unsigned long cp = 0;
-        if (*s == '{')
-          s++;
-        while (hexval(*s) >= 0)
-          cp = cp * 16 + (unsigned long)hexval(*s++);
-        if (*s == '}')
-          s++;
-        put_utf8(o, cp);
-        break;
-      }
-      default:
-        if (c)
-          fputc(c, o);
-        else
-          s--;
-      }
-    }
-    if (*s == '"')
-      s++;
-  }
-  return ftell(o) - start;
+  } while (*s == '"');
+  return 0;
 }
 
 static int limit_byte(long v) {
@@ -113,16 +47,18 @@ int main(int argc, char **argv) {
     perror(argv[1]);
     return 1;
   }
-  FILE *body = tmpfile();
-  if (!body)
-    return 1;
+  ts_sb_t body = {0}, str = {0};
   long ml = 0, me = 0, stop = 0;
-  char line[8192];
+  int lineno = 0;
+  char line[65536];
   while (fgets(line, sizeof line, in)) {
+    lineno++;
     line[strcspn(line, "\r\n")] = '\0';
     const char *s = line;
     while (*s == ' ' || *s == '\t')
       s++;
+    int bad = 0;
+    str.len = 0;
     if (strncmp(s, "opt max-line ", 13) == 0) {
       ml = atol(s + 13);
     } else if (strncmp(s, "opt max-event ", 14) == 0) {
@@ -132,26 +68,26 @@ int main(int argc, char **argv) {
     } else if (strncmp(s, "opt last-event-id ", 18) == 0 ||
                strncmp(s, "setid ", 6) == 0) {
       const char *q = s[0] == 'o' ? s + 18 : s + 6;
-      FILE *t = tmpfile();
-      if (!t)
-        return 1;
-      long n = put_quoted(q, t);
-      if (n > 15)
-        n = 15;
-      fputc(0xFF, body);
-      fputc(0xFE, body);
-      fputc('i', body);
-      fputc((int)n, body);
-      rewind(t);
-      for (long i = 0; i < n; i++)
-        fputc(fgetc(t), body);
-      fclose(t);
+      if (ts_unesc(&q, &str)) {
+        bad = 1;
+      } else {
+        size_t n = str.len > 15 ? 15 : str.len;
+        ts_sb_put(&body, "\xFF\xFE" "i", 3);
+        ts_sb_putc(&body, (char)n);
+        ts_sb_put(&body, str.p, n);
+      }
     } else if (strncmp(s, "in ", 3) == 0) {
-      put_quoted(s + 3, body);
+      if (unquote_all(s + 3, &str))
+        bad = 1;
+      else
+        ts_sb_put(&body, str.p, str.len);
     } else if (strcmp(s, "finish") == 0 || strcmp(s, "reset") == 0) {
-      fputc(0xFF, body);
-      fputc(0xFE, body);
-      fputc(s[0] == 'f' ? 'f' : 'r', body);
+      ts_sb_put(&body, s[0] == 'f' ? "\xFF\xFE" "f" : "\xFF\xFE" "r", 3);
+    }
+    if (bad) {
+      fprintf(stderr, "%s:%d: syntax error\n", argv[1], lineno);
+      fclose(in);
+      return 1;
     }
   }
   fclose(in);
@@ -166,10 +102,8 @@ int main(int argc, char **argv) {
                         (unsigned char)(stop > 0 ? 0xF0 | ((stop > 16 ? 16 : stop) - 1) : 0),
                         0, 0, 0, 0};
   fwrite(h, 1, sizeof h, out);
-  rewind(body);
-  int c;
-  while ((c = fgetc(body)) != EOF)
-    fputc(c, out);
-  fclose(body);
+  fwrite(body.p ? body.p : "", 1, body.len, out);
+  ts_sb_free(&body);
+  ts_sb_free(&str);
   return fclose(out) ? 1 : 0;
 }

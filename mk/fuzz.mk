@@ -15,24 +15,26 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 FUZZ_ARGS ?=
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Ilib $(WARN) -g -O1 \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Ilib -Itest $(WARN) -g -O1 \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_SRC := fuzz/fuzz_parser.c lib/parser.c lib/alloc.c
+# The reference model is test/support/ts_refmodel.c, shared with test_parser.
+FUZZ_SRC := fuzz/fuzz_parser.c test/support/ts_refmodel.c lib/parser.c lib/alloc.c
 FUZZ_VECTORS := $(sort $(wildcard test/vectors/*.vec))
 
 .PHONY: fuzz fuzz-build
 
 fuzz-build: $(O)/fuzz/fuzz_parser
 
-$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/alloc.h include/eventsource.h
+$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/alloc.h include/eventsource.h \
+                       test/support/ts_refmodel.h
 	@mkdir -p $(@D)
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
 	  echo "make fuzz: $(FUZZ_CC) not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SRC) -o $@
 
-$(O)/fuzz/vec2seed: fuzz/vec2seed.c
+$(O)/fuzz/vec2seed: fuzz/vec2seed.c test/support/ts_refmodel.c test/support/ts_refmodel.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -o $@ $<
+	$(CC) -std=c11 -D_GNU_SOURCE -Itest $(WARN) -O1 -g -o $@ fuzz/vec2seed.c test/support/ts_refmodel.c
 
 # Two seeds per vector: fed byte by byte (h[2] = 1) and in random chunks of
 # 1..4 bytes (h[2] = 15).

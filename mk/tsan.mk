@@ -36,9 +36,10 @@
 # source, eventsource_start()). Cheaper checks kept on: test_server (the
 # loopback server's own threads, which every other suite relies on),
 # test_soak (one source, the server on its thread; 100 reconnections, about
-# 10 s of the run), test_core (no thread at all, but it checks the TSan
-# build of every module). Left out: test_parser (single-threaded) and
-# test_install (builds a plain library of its own).
+# 10 s of the run), test_errors, test_policy, test_listeners and
+# test_source_offline (no thread at all, but together they check the TSan
+# build of every module; they were test_core). Left out: test_parser
+# (single-threaded) and test_install (builds a plain library of its own).
 #
 # libcurl, OpenSSL and the other system libraries are not instrumented: their
 # own memory accesses are invisible to TSan, their calls into libc (and into
@@ -51,8 +52,8 @@
 
 TSAN_SUITES ?= test_multi test_request test_events test_response test_reconnect \
                test_hooks test_restart test_close test_adapters test_proxy \
-               test_contract test_ssecat test_examples test_core test_hostile \
-               test_soak test_server
+               test_contract test_ssecat test_examples test_errors test_policy \
+               test_listeners test_source_offline test_hostile test_soak test_server
 TSAN_BASE_OPTIONS := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
                      history_size=4 suppressions=$(CURDIR)/mk/tsan.supp
 
