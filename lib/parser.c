@@ -64,6 +64,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "utf8.h"
 
 #if defined(__GNUC__)
 #define ES_NOINLINE __attribute__((noinline))
@@ -117,10 +118,7 @@ struct es_parser {
   uint64_t retry;     /* retry: value so far (saturated) */
   size_t retry_digits;
 
-  /* UTF-8 decoder (WHATWG): continuation bytes still needed, the bounds
-   * for the next one, and the bytes of the sequence so far. */
-  unsigned char u8_need, u8_lo, u8_hi, u8_len;
-  unsigned char u8_buf[4];
+  es_u8 u8; /* the WHATWG UTF-8 decoder's state */
 
   /* buffers */
   es_buf data;    /* data buffer */
@@ -185,210 +183,6 @@ static const char *buf_str(es_buf *b) {
   return b->p;
 }
 
-/* ------------------------------------------------------------------------ */
-/* UTF-8                                                                    */
-/* ------------------------------------------------------------------------ */
-
-#define HIGH_BITS UINT64_C(0x8080808080808080)
-
-/* For each lead byte: the sequence length (0: cannot start one) and the
- * range allowed for the second byte, as len | lo << 8 | hi << 16 (the
- * WHATWG decoder's "UTF-8 lower/upper boundary"). */
-#define U2 (2u | 0x80u << 8 | 0xBFu << 16)
-#define U3 (3u | 0x80u << 8 | 0xBFu << 16)
-#define U4 (4u | 0x80u << 8 | 0xBFu << 16)
-#define R4(x) x, x, x, x
-#define R16(x) R4(x), R4(x), R4(x), R4(x)
-static const uint32_t LEAD[] = {
-    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 00-7F */
-    R16(0), R16(0), R16(0), R16(0),                                 /* 80-BF */
-    0, 0, U2, U2, R4(U2), R4(U2), R4(U2),                           /* C0-CF */
-    R16(U2),                                                        /* D0-DF */
-    3u | 0xA0u << 8 | 0xBFu << 16, U3, U3, U3, R4(U3), R4(U3), U3,  /* E0-EC */
-    3u | 0x80u << 8 | 0x9Fu << 16, U3, U3,                          /* ED-EF */
-    4u | 0x90u << 8 | 0xBFu << 16, U4, U4, U4,                      /* F0-F3 */
-    4u | 0x80u << 8 | 0x8Fu << 16, 0, 0, 0, R4(0), R4(0),           /* F4-FF */
-};
-_Static_assert(sizeof LEAD / sizeof LEAD[0] == 256, "LEAD has 256 entries");
-
-/* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
- * sequences, character by character (used near errors). Runs of ASCII go 32
- * or 8 bytes at a time. */
-static size_t utf8_valid_slow(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i], c1;
-    if (c < 0x80) {
-      i++;
-      if (i < n && s[i] < 0x80) { /* a run: go wide */
-        while (n - i >= 32) {
-          uint64_t a, b, d, e;
-          memcpy(&a, s + i, 8);
-          memcpy(&b, s + i + 8, 8);
-          memcpy(&d, s + i + 16, 8);
-          memcpy(&e, s + i + 24, 8);
-          if ((a | b | d | e) & HIGH_BITS)
-            break;
-          i += 32;
-        }
-        while (n - i >= 8) {
-          uint64_t w;
-          memcpy(&w, s + i, 8);
-          if (w & HIGH_BITS)
-            break;
-          i += 8;
-        }
-        while (i < n && s[i] < 0x80)
-          i++;
-      }
-      continue;
-    }
-    size_t left = n - i;
-    if (c < 0xE0) { /* C2..DF 80..BF */
-      if (c < 0xC2 || left < 2 || (s[i + 1] & 0xC0) != 0x80)
-        return i;
-      i += 2;
-    } else if (c < 0xF0) { /* E0 A0..BF, ED 80..9F, others 80..BF; then 80..BF */
-      if (left < 3)
-        return i;
-      c1 = s[i + 1];
-      if (c1 < (c == 0xE0 ? 0xA0u : 0x80u) || c1 > (c == 0xED ? 0x9Fu : 0xBFu) ||
-          (s[i + 2] & 0xC0) != 0x80)
-        return i;
-      i += 3;
-    } else { /* F0 90..BF, F4 80..8F, F1..F3 80..BF; then 2x 80..BF */
-      if (c > 0xF4 || left < 4)
-        return i;
-      c1 = s[i + 1];
-      if (c1 < (c == 0xF0 ? 0x90u : 0x80u) || c1 > (c == 0xF4 ? 0x8Fu : 0xBFu) ||
-          (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
-        return i;
-      i += 4;
-    }
-  }
-  return i;
-}
-
-/* A shift-based DFA validating UTF-8 (the Encoding Standard's decoder
- * without its output): a state is a bit offset, and DFA_ROW[byte] holds the
- * next state for every state at that state's offset, so one step is
- * (DFA_ROW[b] >> state) & 63. */
-enum {
-  S_ACC = 0,  /* between characters */
-  S_REJ = 6,  /* error (absorbing) */
-  S_C1 = 12,  /* one more 80..BF */
-  S_C2 = 18,  /* two more */
-  S_C3 = 24,  /* three more */
-  S_E0 = 30,  /* after E0: A0..BF, then one more */
-  S_ED = 36,  /* after ED: 80..9F, then one more */
-  S_F0 = 42,  /* after F0: 90..BF, then two more */
-  S_F4 = 48   /* after F4: 80..8F, then two more */
-};
-#define DT(state, next) ((uint64_t)(next) << (state))
-#define DROW(acc, c1, c2, c3, e0, ed, f0, f4)                                  \
-  (DT(S_ACC, acc) | DT(S_REJ, S_REJ) | DT(S_C1, c1) | DT(S_C2, c2) |          \
-   DT(S_C3, c3) | DT(S_E0, e0) | DT(S_ED, ed) | DT(S_F0, f0) | DT(S_F4, f4))
-#define D_ASCII DROW(S_ACC, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-#define D_80 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_REJ, S_C2)
-#define D_90 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_C2, S_REJ)
-#define D_A0 DROW(S_REJ, S_ACC, S_C1, S_C2, S_C1, S_REJ, S_C2, S_REJ)
-#define D_BAD DROW(S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-#define D_LEAD(next) DROW(next, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-static const uint64_t DFA_ROW[] = {
-    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 00-3F */
-    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 40-7F */
-    R16(D_80), R16(D_90), R16(D_A0), R16(D_A0),                      /* 80-BF */
-    D_BAD, D_BAD, D_LEAD(S_C1), D_LEAD(S_C1), R4(D_LEAD(S_C1)),      /* C0-C7 */
-    R4(D_LEAD(S_C1)), R4(D_LEAD(S_C1)), R16(D_LEAD(S_C1)),           /* C8-DF */
-    D_LEAD(S_E0), D_LEAD(S_C2), D_LEAD(S_C2), D_LEAD(S_C2),          /* E0-E3 */
-    R4(D_LEAD(S_C2)), R4(D_LEAD(S_C2)),                              /* E4-EB */
-    D_LEAD(S_C2), D_LEAD(S_ED), D_LEAD(S_C2), D_LEAD(S_C2),          /* EC-EF */
-    D_LEAD(S_F0), D_LEAD(S_C3), D_LEAD(S_C3), D_LEAD(S_C3),          /* F0-F3 */
-    D_LEAD(S_F4), D_BAD, D_BAD, D_BAD, R4(D_BAD), R4(D_BAD),         /* F4-FF */
-};
-_Static_assert(sizeof DFA_ROW / sizeof DFA_ROW[0] == 256, "DFA_ROW has 256 entries");
-
-/* Where the character containing s[i-1] starts, given the DFA state at i
- * (no error before i). */
-static size_t char_start(const unsigned char *s, size_t i, unsigned st) {
-  if (st == S_ACC)
-    return i;
-  while (i > 0 && (s[i - 1] & 0xC0) == 0x80)
-    i--;
-  return i ? i - 1 : 0;
-}
-
-/* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
- * sequences: ASCII 32 or 16 bytes at a time, other text through the DFA 16
- * bytes at a time. A truncated character at the end is found from the final
- * state; after an error only the bytes since the last character boundary
- * before its 16-byte block are looked at again. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  /* only the low 6 bits of st are the state: shifting by st & 63 lets the
-   * compiler use the machine shift as is */
-  uint64_t st = S_ACC;
-#define STEP(b) (st = DFA_ROW[(b)] >> (st & 63))
-  for (;;) {
-    if ((st & 63) == S_ACC) {
-      while (n - i >= 32) {
-        uint64_t a, b, c, d;
-        memcpy(&a, s + i, 8);
-        memcpy(&b, s + i + 8, 8);
-        memcpy(&c, s + i + 16, 8);
-        memcpy(&d, s + i + 24, 8);
-        if ((a | b | c | d) & HIGH_BITS)
-          break;
-        i += 32;
-      }
-      if (n - i >= 16) {
-        uint64_t a, b;
-        memcpy(&a, s + i, 8);
-        memcpy(&b, s + i + 8, 8);
-        if (!((a | b) & HIGH_BITS)) {
-          i += 16;
-          continue;
-        }
-      } else {
-        if (n - i >= 8) {
-          uint64_t w;
-          memcpy(&w, s + i, 8);
-          if (!(w & HIGH_BITS))
-            i += 8;
-        }
-        while (i < n && s[i] < 0x80)
-          i++;
-      }
-    }
-    uint64_t st0 = st & 63;
-    if (n - i >= 16) {
-      const unsigned char *q = s + i;
-      STEP(q[0]); STEP(q[1]); STEP(q[2]); STEP(q[3]);
-      STEP(q[4]); STEP(q[5]); STEP(q[6]); STEP(q[7]);
-      STEP(q[8]); STEP(q[9]); STEP(q[10]); STEP(q[11]);
-      STEP(q[12]); STEP(q[13]); STEP(q[14]); STEP(q[15]);
-      if ((st & 63) != S_REJ) {
-        i += 16;
-        continue;
-      }
-    } else {
-      if (i == n)
-        break;
-      for (size_t j = i; j < n; j++)
-        STEP(s[j]);
-      if ((st & 63) != S_REJ) {
-        i = n;
-        break;
-      }
-    }
-    /* an error in s[i..i+16): look again from the last boundary */
-    size_t b = char_start(s, i, (unsigned)st0);
-    return b + utf8_valid_slow(s + b, n - b);
-  }
-#undef STEP
-  return char_start(s, n, (unsigned)(st & 63));
-}
-
 /* Appends n bytes to the current destination. */
 static inline int sink(es_parser *p, const void *b, size_t n) {
   es_buf *d = p->dst;
@@ -403,21 +197,7 @@ static inline int sink(es_parser *p, const void *b, size_t n) {
   return ES_PARSER_OK;
 }
 
-static void u8_reset(es_parser *p) { p->u8_need = 0; }
-
-/* Starts a multi-byte sequence with lead byte c. Returns 0 when c cannot
- * start one (it is an error by itself). */
-static int u8_start(es_parser *p, unsigned c) {
-  uint32_t t = LEAD[c];
-  if ((t & 0xFF) < 2)
-    return 0;
-  p->u8_need = (unsigned char)((t & 0xFF) - 1);
-  p->u8_lo = (unsigned char)(t >> 8);
-  p->u8_hi = (unsigned char)(t >> 16);
-  p->u8_buf[0] = (unsigned char)c;
-  p->u8_len = 1;
-  return 1;
-}
+static void u8_reset(es_parser *p) { p->u8.need = 0; }
 
 /* Feeds bytes of a pending sequence. Returns the bytes consumed, *r the
  * result of any output; on an error the offending byte is not consumed and
@@ -426,19 +206,19 @@ static size_t u8_continue(es_parser *p, const unsigned char *s, size_t n,
                           int *r) {
   size_t i = 0;
   *r = ES_PARSER_OK;
-  while (i < n && p->u8_need) {
+  while (i < n && p->u8.need) {
     unsigned c = s[i];
-    if (c < p->u8_lo || c > p->u8_hi) {
-      p->u8_need = 0;
+    if (c < p->u8.lo || c > p->u8.hi) {
+      p->u8.need = 0;
       *r = sink(p, FFFD, 3);
       return i;
     }
-    p->u8_lo = 0x80;
-    p->u8_hi = 0xBF;
-    p->u8_buf[p->u8_len++] = (unsigned char)c;
+    p->u8.lo = 0x80;
+    p->u8.hi = 0xBF;
+    p->u8.buf[p->u8.len++] = (unsigned char)c;
     i++;
-    if (--p->u8_need == 0)
-      *r = sink(p, p->u8_buf, p->u8_len);
+    if (--p->u8.need == 0)
+      *r = sink(p, p->u8.buf, p->u8.len);
   }
   return i;
 }
@@ -447,13 +227,13 @@ static size_t u8_continue(es_parser *p, const unsigned char *s, size_t n,
 static int decode(es_parser *p, const unsigned char *s, size_t n) {
   size_t i = 0;
   int r;
-  if (p->u8_need) {
+  if (p->u8.need) {
     i = u8_continue(p, s, n, &r);
     if (r)
       return r;
   }
   while (i < n) {
-    size_t v = utf8_valid_prefix(s + i, n - i);
+    size_t v = es_utf8_valid_prefix(s + i, n - i);
     if (v) {
       if ((r = sink(p, s + i, v)))
         return r;
@@ -462,7 +242,7 @@ static int decode(es_parser *p, const unsigned char *s, size_t n) {
         break;
     }
     /* s[i] starts an invalid or a truncated sequence */
-    if (!u8_start(p, s[i])) {
+    if (!es_u8_start(&p->u8, s[i])) {
       if ((r = sink(p, FFFD, 3)))
         return r;
       i++;
@@ -478,9 +258,9 @@ static int decode(es_parser *p, const unsigned char *s, size_t n) {
 
 /* End of line: a pending partial sequence is one U+FFFD. */
 static int decode_flush(es_parser *p) {
-  if (!p->u8_need)
+  if (!p->u8.need)
     return ES_PARSER_OK;
-  p->u8_need = 0;
+  p->u8.need = 0;
   return sink(p, FFFD, 3);
 }
 
@@ -932,7 +712,7 @@ int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len) {
   if (p->lent_id && p->idbuf.p == p->lent_id)
     nb = &p->idstr; /* a second call from the same callback */
   const unsigned char *s = (const unsigned char *)id;
-  if (utf8_valid_prefix(s, len) == len) {
+  if (es_utf8_valid_prefix(s, len) == len) {
     size_t old_len = nb->len;
     nb->len = 0;
     if (buf_reserve(nb, len, 0)) {
@@ -948,22 +728,16 @@ int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len) {
     es_buf tmp = {NULL, 0, 0};
     es_buf *odst = p->dst;
     size_t olimit = p->dst_limit;
-    unsigned char saved[8] = {p->u8_need, p->u8_lo, p->u8_hi, p->u8_len,
-                              p->u8_buf[0], p->u8_buf[1], p->u8_buf[2],
-                              p->u8_buf[3]};
+    es_u8 saved = p->u8;
     p->dst = &tmp;
     p->dst_limit = SIZE_MAX;
-    p->u8_need = 0;
+    p->u8.need = 0;
     int r = buf_reserve(&tmp, 0, 0) ? ES_PARSER_NOMEM : decode(p, s, len);
     if (!r)
       r = decode_flush(p);
     p->dst = odst;
     p->dst_limit = olimit;
-    p->u8_need = saved[0];
-    p->u8_lo = saved[1];
-    p->u8_hi = saved[2];
-    p->u8_len = saved[3];
-    memcpy(p->u8_buf, saved + 4, 4);
+    p->u8 = saved;
     if (r) {
       es_free(tmp.p);
       return -1;
