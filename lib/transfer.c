@@ -32,7 +32,6 @@ static int is_event_stream(const char *v, size_t n) {
   return m == 17 && strncasecmp(v, "text/event-stream", 17) == 0;
 }
 
-static const char *decodable_encodings(void);
 
 static int is_redirect_status(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 ||
@@ -142,10 +141,39 @@ static int take_redirect(es_transfer *t, long status) {
   return 0;
 }
 
+/* The content codings libcurl may decode, and the feature each needs. */
+static const struct {
+  const char *name;
+  int feature;
+} CODINGS[] = {{"gzip", CURL_VERSION_LIBZ},    {"x-gzip", CURL_VERSION_LIBZ},
+               {"deflate", CURL_VERSION_LIBZ}, {"br", CURL_VERSION_BROTLI},
+               {"zstd", CURL_VERSION_ZSTD}};
+
+static int coding_decodable(const char *v, size_t m) {
+  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+  if (m == 8 && strncasecmp(v, "identity", 8) == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof CODINGS / sizeof CODINGS[0]; i++)
+    if (strlen(CODINGS[i].name) == m && strncasecmp(v, CODINGS[i].name, m) == 0)
+      return (ci->features & CODINGS[i].feature) != 0;
+  return 0;
+}
+
+/* The codings this libcurl decodes, for messages ("identity only" when none). */
+static const char *decodable_codings(char *out, size_t size) {
+  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof CODINGS / sizeof CODINGS[0]; i++)
+    if ((ci->features & CODINGS[i].feature) && CODINGS[i].name[0] != 'x')
+      len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s%s",
+                              len ? ", " : "", CODINGS[i].name);
+  return len ? out : "identity only";
+}
+
 /* Is every coding of a Content-Encoding value one libcurl decodes here?
  * Otherwise the first that is not goes to t->resp_encoding. */
 static int encoding_supported(es_transfer *t, const char *v, size_t n) {
-  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
   while (n) {
     while (n && (*v == ' ' || *v == '\t' || *v == ',' || *v == '\r' || *v == '\n'))
       v++, n--;
@@ -155,14 +183,7 @@ static int encoding_supported(es_transfer *t, const char *v, size_t n) {
       m++;
     if (!m)
       break;
-#define IS(word) (m == sizeof word - 1 && strncasecmp(v, word, m) == 0)
-    int ok = IS("identity") ||
-             ((IS("gzip") || IS("x-gzip") || IS("deflate")) &&
-              (ci->features & CURL_VERSION_LIBZ)) ||
-             (IS("br") && (ci->features & CURL_VERSION_BROTLI)) ||
-             (IS("zstd") && (ci->features & CURL_VERSION_ZSTD));
-#undef IS
-    if (!ok) {
+    if (!coding_decodable(v, m)) {
       size_t k = m < sizeof t->resp_encoding - 1 ? m : sizeof t->resp_encoding - 1;
       memcpy(t->resp_encoding, v, k);
       t->resp_encoding[k] = '\0';
@@ -188,10 +209,11 @@ static int response_ready(es_transfer *t) {
   if (!t->resp_type_ok)
     return refuse(t, EVENTSOURCE_ERR_CONTENT_TYPE, status,
                   "Content-Type is not text/event-stream");
+  char names[64];
   if (t->resp_encoding_bad)
     return refuse(t, EVENTSOURCE_ERR_ENCODING, status,
                   "Content-Encoding \"%s\" cannot be decoded (libcurl decodes: %s)",
-                  t->resp_encoding, decodable_encodings());
+                  t->resp_encoding, decodable_codings(names, sizeof names));
   t->open = 1;
   return t->sink->opened(t->ctx);
 }
@@ -291,17 +313,6 @@ static int slist_add_header(struct curl_slist **sl, const char *name,
 /* Room for what libcurl adds (Host, Content-Length, Accept-Encoding, ...). */
 #define ES_REQUEST_SLACK 4096u
 
-/* The libcurl Content-Encodings this libcurl decodes, for messages. */
-static const char *decodable_encodings(void) {
-  const curl_version_info_data *ci = curl_version_info(CURLVERSION_NOW);
-  static const char *const names[8] = {
-      "identity only",  "gzip, deflate",         "br",         "gzip, deflate, br",
-      "zstd",           "gzip, deflate, zstd",   "br, zstd",   "gzip, deflate, br, zstd"};
-  unsigned i = ((ci->features & CURL_VERSION_LIBZ) ? 1u : 0u) |
-               ((ci->features & CURL_VERSION_BROTLI) ? 2u : 0u) |
-               ((ci->features & CURL_VERSION_ZSTD) ? 4u : 0u);
-  return names[i];
-}
 
 /* Is user header i sent on this hop? All of them to the URL's own origin;
  * to another one only with eventsource_set_redirect_headers(), except the
