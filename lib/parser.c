@@ -42,146 +42,19 @@
  * es_parser_set_last_event_id() writes into the spare buffer and swaps it in,
  * never into the memory of the id lent to a running on_event.
  *
- * Limits: max_line counts the raw bytes of one line (without its line
- * ending); max_event counts the bytes of the event's data as it would be
- * dispatched (the data buffer without its final LF; decoded bytes, so an
- * invalid byte counts as the 3 bytes of U+FFFD). Going over either calls
- * on_error(TOO_LARGE) as soon as the first byte over the limit is seen, drops
- * the data and type buffers, restores the last event ID buffer to the
- * committed string, and ignores everything (comments and retry: included)
- * up to and including the next blank line. Nothing is stored while skipping.
- * Memory: the data buffer never exceeds max_event + 2 bytes; the type and
- * scratch buffers hold one decoded line value, at most 3 * max_line bytes
- * (every raw byte invalid). A limit set with es_parser_set_limits() applies
- * from the next line (max_line) or the next event (max_event).
+ * Limits: see parser.h.
  *
  * Callbacks run with the parser in a consistent state (the triggering line
  * already consumed), so returning non-zero can stop it anywhere.
  */
-#include "parser.h"
-
 #include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
-#include "utf8.h"
-
-#if defined(__GNUC__)
-#define ES_NOINLINE __attribute__((noinline))
-#else
-#define ES_NOINLINE
-#endif
-
-/* Internal result besides ES_PARSER_OK/STOPPED/NOMEM. */
-#define R_TOO_LARGE 3
-
-typedef struct es_buf {
-  char *p;
-  size_t len;
-  size_t cap; /* always > len when p != NULL: room for a NUL */
-} es_buf;
-
-enum line_state {
-  LS_START,  /* nothing of the line seen yet */
-  LS_NAME,   /* in the field name */
-  LS_VSTART, /* just after the ':' (one space may follow) */
-  LS_VALUE,  /* in the value (or the comment text) */
-  LS_IGNORE, /* rest of the line ignored (unknown field, bad retry/id) */
-  LS_SKIP    /* resynchronising after a limit: rest of the line ignored */
-};
-
-enum field { F_NONE, F_DATA, F_EVENT, F_ID, F_RETRY, F_COMMENT };
-
-struct es_parser {
-  es_parser_callbacks cb;
-  void *ctx;
-
-  size_t max_line, max_event;         /* limits in force */
-  size_t next_max_line, next_max_event; /* set by es_parser_set_limits */
-  size_t max_id; /* longest id: value adopted, decoded bytes (0: none) */
-
-  /* stream state */
-  unsigned char bom;     /* BOM bytes matched so far; 3: no longer looking */
-  unsigned char skip_lf; /* the previous byte was a CR that ended a line */
-  unsigned char skipping; /* after a limit error: until a blank line */
-
-  /* line state */
-  unsigned char ls;    /* enum line_state */
-  unsigned char field; /* enum field */
-  unsigned char name_len; /* saturates at sizeof name */
-  char name[6]; /* the first bytes of the name; 6: longer than any known */
-  size_t line_len; /* raw bytes of the current line so far */
-
-  /* field state */
-  es_buf *dst;        /* where decoded value bytes go */
-  size_t dst_limit;   /* dst->len may not exceed this (SIZE_MAX: none) */
-  uint64_t retry;     /* retry: value so far (saturated) */
-  size_t retry_digits;
-
-  es_u8 u8; /* the WHATWG UTF-8 decoder's state */
-
-  /* buffers */
-  es_buf data;    /* data buffer */
-  es_buf type;    /* event type buffer */
-  es_buf scratch; /* value of the current id: line, or comment text */
-  es_buf idstr;   /* last event ID string (committed) */
-  es_buf idbuf;   /* last event ID buffer when id_dirty */
-  unsigned char id_dirty;
-  const char *lent_id; /* the id passed to the running on_event, or NULL */
-};
+#include "parser_int.h"
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
 static const unsigned char FFFD[3] = {0xEF, 0xBF, 0xBD};
-
-/* ------------------------------------------------------------------------ */
-/* Buffers                                                                  */
-/* ------------------------------------------------------------------------ */
-
-/* Makes room for extra more bytes plus a NUL. hint (0: none) is the largest
- * length the buffer should need: growth is clamped to it. */
-static int buf_grow(es_buf *b, size_t extra, size_t hint);
-
-static inline int buf_reserve(es_buf *b, size_t extra, size_t hint) {
-  if (b->p && b->cap - b->len > extra)
-    return 0;
-  return buf_grow(b, extra, hint);
-}
-
-ES_NOINLINE static int buf_grow(es_buf *b, size_t extra, size_t hint) {
-  if (extra > SIZE_MAX - 1 - b->len)
-    return -1;
-  size_t need = b->len + extra + 1;
-  size_t ncap = b->cap ? b->cap : 64;
-  while (ncap < need) {
-    if (ncap > SIZE_MAX / 2) {
-      ncap = need;
-      break;
-    }
-    ncap *= 2;
-  }
-  if (hint && hint < SIZE_MAX - 1 && ncap > hint + 1 && need <= hint + 1)
-    ncap = hint + 1;
-  char *np = es_realloc(b->p, ncap);
-  if (!np)
-    return -1;
-  b->p = np;
-  b->cap = ncap;
-  return 0;
-}
-
-static void buf_swap(es_buf *a, es_buf *b) {
-  es_buf t = *a;
-  *a = *b;
-  *b = t;
-}
-
-/* The contents as a NUL-terminated string ("" when never allocated). */
-static const char *buf_str(es_buf *b) {
-  if (!b->p)
-    return "";
-  b->p[b->len] = '\0';
-  return b->p;
-}
 
 /* Appends n bytes to the current destination. */
 static inline int sink(es_parser *p, const void *b, size_t n) {
@@ -190,7 +63,7 @@ static inline int sink(es_parser *p, const void *b, size_t n) {
     return ES_PARSER_OK;
   if (d->len > p->dst_limit || n > p->dst_limit - d->len)
     return R_TOO_LARGE;
-  if (buf_reserve(d, n, p->dst_limit == SIZE_MAX ? 0 : p->dst_limit + 1))
+  if (es_buf_reserve(d, n, p->dst_limit == SIZE_MAX ? 0 : p->dst_limit + 1))
     return ES_PARSER_NOMEM;
   memcpy(d->p + d->len, b, n);
   d->len += n;
@@ -293,7 +166,7 @@ static const char MSG_ID[] = "id: field longer than the max_last_event_id limit 
 /* A blank line: 9.2.6 "dispatch the event". */
 static int dispatch(es_parser *p) {
   if (p->id_dirty) {
-    buf_swap(&p->idstr, &p->idbuf);
+    es_buf_swap(&p->idstr, &p->idbuf);
     p->id_dirty = 0;
   }
   p->max_event = p->next_max_event;
@@ -307,7 +180,7 @@ static int dispatch(es_parser *p) {
   const char *type = "message";
   size_t type_len = 7;
   if (p->type.len) {
-    type = buf_str(&p->type);
+    type = es_buf_str(&p->type);
     type_len = p->type.len;
   }
   size_t data_len = p->data.len;
@@ -317,7 +190,7 @@ static int dispatch(es_parser *p) {
     return ES_PARSER_OK;
   p->lent_id = p->idstr.p;
   int rc = p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len,
-                          buf_str(&p->idstr), p->idstr.len);
+                          es_buf_str(&p->idstr), p->idstr.len);
   p->lent_id = NULL;
   return stopped(rc);
 }
@@ -519,7 +392,7 @@ static int line_end(es_parser *p) {
   p->dst = NULL;
   switch (p->field) {
   case F_DATA:
-    if (buf_reserve(&p->data, 1, p->max_event ? p->max_event + 1 : 0))
+    if (es_buf_reserve(&p->data, 1, p->max_event ? p->max_event + 1 : 0))
       return ES_PARSER_NOMEM;
     p->data.p[p->data.len++] = '\n';
     return ES_PARSER_OK;
@@ -531,8 +404,8 @@ static int line_end(es_parser *p) {
                  ? stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, MSG_ID))
                  : ES_PARSER_OK;
     }
-    buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
-    buf_swap(&p->scratch, &p->idbuf);
+    es_buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
+    es_buf_swap(&p->scratch, &p->idbuf);
     p->scratch.len = 0;
     p->id_dirty = 1;
     return ES_PARSER_OK;
@@ -691,63 +564,19 @@ int es_parser_feed(es_parser *p, const char *buf, size_t len) {
   return feed_lines(p, s, len);
 }
 
-const char *es_parser_last_event_id(const es_parser *p, size_t *len) {
-  if (len)
-    *len = p->idstr.len;
-  if (!p->idstr.p)
-    return "";
-  /* idstr is kept NUL-terminated by every writer */
-  return p->idstr.p;
-}
-
-int es_parser_set_last_event_id(es_parser *p, const char *id, size_t len) {
-  if (!id)
-    len = 0;
-  if (len && memchr(id, 0, len))
-    return -1;
-  /* The new value goes into the buffer (free: setting the string sets the
-   * buffer too), which is then swapped in; but never into the memory of the
-   * id handed to a running on_event, which must stay valid. */
-  es_buf *nb = &p->idbuf;
-  if (p->lent_id && p->idbuf.p == p->lent_id)
-    nb = &p->idstr; /* a second call from the same callback */
-  const unsigned char *s = (const unsigned char *)id;
-  if (es_utf8_valid_prefix(s, len) == len) {
-    size_t old_len = nb->len;
-    nb->len = 0;
-    if (buf_reserve(nb, len, 0)) {
-      nb->len = old_len;
-      return -1;
-    }
-    if (len)
-      memcpy(nb->p, id, len);
-    nb->len = len;
-  } else {
-    /* invalid UTF-8: decoded with U+FFFD replacements into a new buffer,
-     * saving and restoring the decoder state of the line in progress */
-    es_buf tmp = {NULL, 0, 0};
-    es_buf *odst = p->dst;
-    size_t olimit = p->dst_limit;
-    es_u8 saved = p->u8;
-    p->dst = &tmp;
-    p->dst_limit = SIZE_MAX;
-    p->u8.need = 0;
-    int r = buf_reserve(&tmp, 0, 0) ? ES_PARSER_NOMEM : decode(p, s, len);
-    if (!r)
-      r = decode_flush(p);
-    p->dst = odst;
-    p->dst_limit = olimit;
-    p->u8 = saved;
-    if (r) {
-      es_free(tmp.p);
-      return -1;
-    }
-    es_free(nb->p);
-    *nb = tmp;
-  }
-  nb->p[nb->len] = '\0';
-  if (nb == &p->idbuf)
-    buf_swap(&p->idstr, &p->idbuf);
-  p->id_dirty = 0;
-  return 0;
+int es_parser_decode_whole(es_parser *p, es_buf *out, const char *s, size_t n) {
+  es_buf *odst = p->dst;
+  size_t olimit = p->dst_limit;
+  es_u8 saved = p->u8;
+  p->dst = out;
+  p->dst_limit = SIZE_MAX;
+  p->u8.need = 0;
+  int r = es_buf_reserve(out, 0, 0) ? ES_PARSER_NOMEM
+                                    : decode(p, (const unsigned char *)s, n);
+  if (!r)
+    r = decode_flush(p);
+  p->dst = odst;
+  p->dst_limit = olimit;
+  p->u8 = saved;
+  return r ? -1 : 0;
 }

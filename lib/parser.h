@@ -54,6 +54,20 @@ es_parser *es_parser_new(const es_parser_callbacks *cb, void *ctx,
                          size_t max_line, size_t max_event);
 void es_parser_free(es_parser *p);
 
+/*
+ * Limits: max_line counts the raw bytes of one line (without its line
+ * ending); max_event counts the bytes of the event's data as it would be
+ * dispatched (the data buffer without its final LF; decoded bytes, so an
+ * invalid byte counts as the 3 bytes of U+FFFD). Going over either calls
+ * on_error(TOO_LARGE) as soon as the first byte over the limit is seen, drops
+ * the data and type buffers, restores the last event ID buffer to the
+ * committed string, and ignores everything (comments and retry: included)
+ * up to and including the next blank line. Nothing is stored while skipping.
+ * Memory: the data buffer never exceeds max_event + 2 bytes; the type and
+ * scratch buffers hold one decoded line value, at most 3 * max_line bytes
+ * (every raw byte invalid). A limit set with es_parser_set_limits() applies
+ * from the next line (max_line) or the next event (max_event).
+ */
 /* Changes the limits (for the next line / event). */
 void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event);
 

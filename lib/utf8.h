@@ -4,7 +4,8 @@
  * of the WHATWG Encoding Standard's byte-wise UTF-8 decoder, which survives
  * chunk ends.
  *
- * Header-only: the parser's inner loop inlines it.
+ * The functions are inline (the parser's inner loop inlines them); their
+ * tables are in utf8.c.
  */
 #ifndef EVENTSOURCE_UTF8_H
 #define EVENTSOURCE_UTF8_H
@@ -12,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The tables are shared by every file that includes this, and hidden, so
+ * the inlined loops reach them without an indirection. */
+#if defined(__GNUC__)
+#define ES_UTF8_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define ES_UTF8_HIDDEN
+#endif
 
 /* The WHATWG UTF-8 decoder between bytes: continuation bytes still needed
  * (0: idle), the bounds for the next one, and the bytes of the sequence so
@@ -41,23 +50,8 @@ static inline size_t es_ascii_run32(const unsigned char *s, size_t i, size_t n) 
 
 /* For each lead byte: the sequence length (0: cannot start one) and the
  * range allowed for the second byte, as len | lo << 8 | hi << 16 (the
- * WHATWG decoder's "UTF-8 lower/upper boundary"). */
-#define U2 (2u | 0x80u << 8 | 0xBFu << 16)
-#define U3 (3u | 0x80u << 8 | 0xBFu << 16)
-#define U4 (4u | 0x80u << 8 | 0xBFu << 16)
-#define R4(x) x, x, x, x
-#define R16(x) R4(x), R4(x), R4(x), R4(x)
-static const uint32_t LEAD[] = {
-    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), /* 00-7F */
-    R16(0), R16(0), R16(0), R16(0),                                 /* 80-BF */
-    0, 0, U2, U2, R4(U2), R4(U2), R4(U2),                           /* C0-CF */
-    R16(U2),                                                        /* D0-DF */
-    3u | 0xA0u << 8 | 0xBFu << 16, U3, U3, U3, R4(U3), R4(U3), U3,  /* E0-EC */
-    3u | 0x80u << 8 | 0x9Fu << 16, U3, U3,                          /* ED-EF */
-    4u | 0x90u << 8 | 0xBFu << 16, U4, U4, U4,                      /* F0-F3 */
-    4u | 0x80u << 8 | 0x8Fu << 16, 0, 0, 0, R4(0), R4(0),           /* F4-FF */
-};
-_Static_assert(sizeof LEAD / sizeof LEAD[0] == 256, "LEAD has 256 entries");
+ * WHATWG decoder's "UTF-8 lower/upper boundary"). In utf8.c. */
+ES_UTF8_HIDDEN extern const uint32_t es_utf8_lead[256];
 
 /* The length of the longest prefix of s[0..n) made of complete, valid UTF-8
  * sequences, character by character (used near errors). Runs of ASCII go 32
@@ -109,9 +103,9 @@ static inline size_t es_utf8_valid_slow(const unsigned char *s, size_t n) {
 }
 
 /* A shift-based DFA validating UTF-8 (the Encoding Standard's decoder
- * without its output): a state is a bit offset, and DFA_ROW[byte] holds the
+ * without its output): a state is a bit offset, and es_utf8_dfa[byte] holds the
  * next state for every state at that state's offset, so one step is
- * (DFA_ROW[b] >> state) & 63. */
+ * (es_utf8_dfa[b] >> state) & 63. */
 enum {
   S_ACC = 0,  /* between characters */
   S_REJ = 6,  /* error (absorbing) */
@@ -123,29 +117,8 @@ enum {
   S_F0 = 42,  /* after F0: 90..BF, then two more */
   S_F4 = 48   /* after F4: 80..8F, then two more */
 };
-#define DT(state, next) ((uint64_t)(next) << (state))
-#define DROW(acc, c1, c2, c3, e0, ed, f0, f4)                                  \
-  (DT(S_ACC, acc) | DT(S_REJ, S_REJ) | DT(S_C1, c1) | DT(S_C2, c2) |          \
-   DT(S_C3, c3) | DT(S_E0, e0) | DT(S_ED, ed) | DT(S_F0, f0) | DT(S_F4, f4))
-#define D_ASCII DROW(S_ACC, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-#define D_80 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_REJ, S_C2)
-#define D_90 DROW(S_REJ, S_ACC, S_C1, S_C2, S_REJ, S_C1, S_C2, S_REJ)
-#define D_A0 DROW(S_REJ, S_ACC, S_C1, S_C2, S_C1, S_REJ, S_C2, S_REJ)
-#define D_BAD DROW(S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-#define D_LEAD(next) DROW(next, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ, S_REJ)
-static const uint64_t DFA_ROW[] = {
-    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 00-3F */
-    R16(D_ASCII), R16(D_ASCII), R16(D_ASCII), R16(D_ASCII),          /* 40-7F */
-    R16(D_80), R16(D_90), R16(D_A0), R16(D_A0),                      /* 80-BF */
-    D_BAD, D_BAD, D_LEAD(S_C1), D_LEAD(S_C1), R4(D_LEAD(S_C1)),      /* C0-C7 */
-    R4(D_LEAD(S_C1)), R4(D_LEAD(S_C1)), R16(D_LEAD(S_C1)),           /* C8-DF */
-    D_LEAD(S_E0), D_LEAD(S_C2), D_LEAD(S_C2), D_LEAD(S_C2),          /* E0-E3 */
-    R4(D_LEAD(S_C2)), R4(D_LEAD(S_C2)),                              /* E4-EB */
-    D_LEAD(S_C2), D_LEAD(S_ED), D_LEAD(S_C2), D_LEAD(S_C2),          /* EC-EF */
-    D_LEAD(S_F0), D_LEAD(S_C3), D_LEAD(S_C3), D_LEAD(S_C3),          /* F0-F3 */
-    D_LEAD(S_F4), D_BAD, D_BAD, D_BAD, R4(D_BAD), R4(D_BAD),         /* F4-FF */
-};
-_Static_assert(sizeof DFA_ROW / sizeof DFA_ROW[0] == 256, "DFA_ROW has 256 entries");
+/* The DFA's rows (in utf8.c). */
+ES_UTF8_HIDDEN extern const uint64_t es_utf8_dfa[256];
 
 /* Where the character containing s[i-1] starts, given the DFA state at i
  * (no error before i). */
@@ -167,7 +140,7 @@ static inline size_t es_utf8_valid_prefix(const unsigned char *s, size_t n) {
   /* only the low 6 bits of st are the state: shifting by st & 63 lets the
    * compiler use the machine shift as is */
   uint64_t st = S_ACC;
-#define STEP(b) (st = DFA_ROW[(b)] >> (st & 63))
+#define STEP(b) (st = es_utf8_dfa[(b)] >> (st & 63))
   for (;;) {
     if ((st & 63) == S_ACC) {
       i = es_ascii_run32(s, i, n);
@@ -222,7 +195,7 @@ static inline size_t es_utf8_valid_prefix(const unsigned char *s, size_t n) {
 /* Starts a multi-byte sequence with lead byte c. Returns 0 when c cannot
  * start one (it is an error by itself). */
 static inline int es_u8_start(es_u8 *d, unsigned c) {
-  uint32_t t = LEAD[c];
+  uint32_t t = es_utf8_lead[c];
   if ((t & 0xFF) < 2)
     return 0;
   d->need = (unsigned char)((t & 0xFF) - 1);
@@ -233,18 +206,5 @@ static inline int es_u8_start(es_u8 *d, unsigned c) {
   return 1;
 }
 
-#undef U2
-#undef U3
-#undef U4
-#undef R4
-#undef R16
-#undef DT
-#undef DROW
-#undef D_ASCII
-#undef D_80
-#undef D_90
-#undef D_A0
-#undef D_BAD
-#undef D_LEAD
 
 #endif
