@@ -528,8 +528,10 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_start(eventsource_t *es);
 EVENTSOURCE_EXPORT void eventsource_close(eventsource_t *es);
 
 /* Drops the current connection (or pending wait) and reconnects at once,
- * without an error notification or backoff. The last event ID is kept. On a
- * source that is not running yet it does nothing and returns OK.
+ * without an error notification or backoff. The last event ID is kept. A
+ * restart is no failure; one that ends a successful connection (it delivered
+ * an event, or stayed open for the backoff reset time) starts the backoff
+ * over. On a source that is not running yet it does nothing and returns OK.
  * Errors: INVALID_ARGUMENT, CLOSED. Any thread; callback: yes. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_restart(eventsource_t *es);
 

@@ -179,6 +179,8 @@ static es_next fail(eventsource_t *es, eventsource_error_t why) {
 /* Starts one request of the current attempt: the first, or a redirect's
  * next hop. */
 static es_next start_request(eventsource_t *es, uint64_t now) {
+  if (close_asked(es))
+    return NOTHING;
   es->phase = ES_TRANSFER;
   es_set_ready_state(es, EVENTSOURCE_CONNECTING);
   if (es->opt.prepare_fn) {
@@ -197,7 +199,7 @@ static es_next start_request(eventsource_t *es, uint64_t now) {
   }
   size_t id_len;
   const char *id = es_parser_last_event_id(es->parser, &id_len);
-  eventsource_error_t rc = es_transfer_prepare(&es->tr, id, id_len);
+  eventsource_error_t rc = es_transfer_prepare(&es->tr, id, id_len, now);
   if (rc)
     return fail(es, rc);
   if (es->opt.curl_fn) {
@@ -267,6 +269,8 @@ static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
     notify_error(es, 1, delay);
     leave(es);
   }
+  if (close_asked(es))
+    return NOTHING; /* closed from the error listener: the queued close follows */
   es_next n = {ES_GO_TIMER, 0, now + (uint64_t)delay, NULL};
   return n;
 }
@@ -282,7 +286,9 @@ es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now
 
 es_next es_source_deadline(eventsource_t *es, uint64_t now) {
   es_next n = {ES_GO_TIMER, 0, 0, NULL};
-  if (es->phase == ES_WAITING) {
+  if (stop_asked(es)) {
+    /* a queued close or restart takes over: no deadline until then */
+  } else if (es->phase == ES_WAITING) {
     n.go = ES_GO_CONNECT;
   } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
              es->opt.read_timeout_ms > 0) {
@@ -319,6 +325,12 @@ es_next es_source_ops(eventsource_t *es, unsigned ops, uint64_t now) {
   if (ops & (ES_OP_FAIL | ES_OP_RESTART)) {
     if (es->phase == ES_DONE)
       return NOTHING;
+    /* A restart is no failure, and it ends a connection that may have been
+     * a success: then the backoff starts over. */
+    if (es->phase == ES_OPEN &&
+        es_next_attempt(es->attempt, 1, es->delivered, es->opened_at, now,
+                        es->opt.backoff_reset_ms) == 1)
+      es->attempt = 0;
     es_parser_finish(es->parser);
     if (ops & ES_OP_FAIL) {
       es_next n = fail(es, es->tr.fail ? es->tr.fail : EVENTSOURCE_ERR_CALLBACK);

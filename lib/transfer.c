@@ -565,7 +565,7 @@ const char *es_transfer_url(const es_transfer *t) {
 }
 
 eventsource_error_t es_transfer_prepare(es_transfer *t, const char *last_id,
-                                        size_t id_len) {
+                                        size_t id_len, uint64_t now) {
   t->fail = EVENTSOURCE_OK;
   t->pending_redirect = 0;
   t->resp_status = 0;
@@ -581,7 +581,7 @@ eventsource_error_t es_transfer_prepare(es_transfer *t, const char *last_id,
       return EVENTSOURCE_ERR_CURL;
     }
   }
-  atomic_store(&t->last_activity, es_now_ms());
+  atomic_store(&t->last_activity, now);
   return build_request(t, last_id, id_len);
 }
 

@@ -77,10 +77,11 @@ void es_transfer_new_attempt(es_transfer *t);
 const char *es_transfer_url(const es_transfer *t);
 
 /* Sets up t->easy for the current hop, with last_id as Last-Event-ID (none
- * when id_len is 0). Returns OK, or NOMEM, CURL or REQUEST_TOO_LARGE with
- * *err set. t->easy must not be in a multi. */
+ * when id_len is 0); now (ms) counts as its last activity. Returns OK, or
+ * NOMEM, CURL or REQUEST_TOO_LARGE with *err set. t->easy must not be in a
+ * multi. */
 eventsource_error_t es_transfer_prepare(es_transfer *t, const char *last_id,
-                                        size_t id_len);
+                                        size_t id_len, uint64_t now);
 /* After the user's curl hook: clears the credentials it may have set when
  * this hop goes to another origin (as the user's headers are). */
 eventsource_error_t es_transfer_finish_setup(es_transfer *t);

@@ -162,11 +162,11 @@ static eventsource_t *m_new(mctx *c, long retry_ms) {
 }
 
 /* The loop applies ES_GO_CONNECT at now: the transfer is set up and its
- * clock starts at now (es_transfer_prepare() reads the real clock). */
+ * read-timeout clock starts at now. */
 static es_next m_connect(eventsource_t *es, uint64_t now) {
   es_next n = es_source_connect(es, now);
-  atomic_store(&es->tr.last_activity, now);
   if (n.go == ES_GO_ADD) {
+    ck_assert_uint_eq(es_transfer_activity(&es->tr), now);
     ck_assert_ptr_nonnull(n.easy);
     ck_assert_ptr_eq(n.easy, es->tr.easy);
     ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CONNECTING);
@@ -764,6 +764,35 @@ START_TEST(test_op_restart) {
 }
 END_TEST
 
+/* A restart ends a stream that was a success: the backoff starts over, and
+ * the prepare hook counts attempts from 1 again. */
+START_TEST(test_restart_after_success) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  ck_assert_int_eq(eventsource_set_max_retry(es, 60000), EVENTSOURCE_OK);
+  m_start(es, T0, 0);
+  m_fail_attempt(es, &c, T0 + 1, 1000);
+  m_reconnect(es, T0 + 1001);
+  m_fail_attempt(es, &c, T0 + 1002, 2000);
+  m_reconnect(es, T0 + 3002);
+  m_open(es, T0 + 3003);
+  m_feed(es, "data: x\n\n");
+  expect_next(es_source_ops(es, ES_OP_RESTART, T0 + 3004), ES_GO_CONNECT, 1, 0);
+  ck_assert_uint_eq(es->attempt, 0);
+  expect_next(m_connect(es, T0 + 3004), ES_GO_ADD, 0, 0);
+  m_fail_attempt(es, &c, T0 + 3005, 1000);
+
+  /* a restart of a stream that delivered nothing keeps the count */
+  m_reconnect(es, T0 + 4005);
+  m_open(es, T0 + 4006);
+  expect_next(es_source_ops(es, ES_OP_RESTART, T0 + 4007), ES_GO_CONNECT, 1, 0);
+  ck_assert_uint_eq(es->attempt, 1);
+  expect_next(m_connect(es, T0 + 4007), ES_GO_ADD, 0, 0);
+  m_fail_attempt(es, &c, T0 + 4008, 2000);
+  eventsource_free(es);
+}
+END_TEST
+
 START_TEST(test_op_fail) {
   mctx c;
   eventsource_t *es = m_new(&c, 1000);
@@ -829,14 +858,10 @@ START_TEST(test_close_in_error_listener) {
   c.close_kind = EVENTSOURCE_KIND_ERROR;
   c.close_nth = 1;
   m_start(es, T0, 0);
-  /* The reconnect notification: the listener closes. NONE would be the
-   * right answer; today the machine still returns the TIMER it decided
-   * before the notification (connection_ended() asks close_asked() only
-   * before notifying), which the queued close then clears. Either way the
-   * source must not connect again. */
+  /* The reconnect notification: the listener closes, so no reconnection
+   * is scheduled (the queued close follows). */
   es_next n = es_source_transfer_done(es, CURLE_COULDNT_CONNECT, T0 + 1);
-  ck_assert_msg(n.go == ES_GO_NONE || (n.go == ES_GO_TIMER && n.at == T0 + 1001),
-                "next: %s", go_name(n.go));
+  ck_assert_msg(n.go == ES_GO_NONE, "next: %s", go_name(n.go));
   ck_assert_int_eq(c.n, 1);
   ck_assert_int_eq(c.v[0].will_reconnect, 1);
   ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
@@ -975,6 +1000,7 @@ static Suite *machine_suite(void) {
   tcase_add_test(t, test_add_failed);
   tcase_add_test(t, test_op_close);
   tcase_add_test(t, test_op_restart);
+  tcase_add_test(t, test_restart_after_success);
   tcase_add_test(t, test_op_fail);
   tcase_add_test(t, test_prepare_refuses);
   tcase_add_test(t, test_close_in_error_listener);
