@@ -19,7 +19,7 @@
 #include "eventsource_libuv.h"
 #include "eventsource_poll.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 #define WAIT_MS 10000
 
@@ -140,8 +140,8 @@ static void teardown(const driver *d, eventsource_multi_t *m) {
 
 /* Steps until *flag is non-zero or the deadline passes. */
 static void step_until(const driver *d, eventsource_multi_t *m, const int *flag) {
-  long dl = tu_now_ms() + WAIT_MS;
-  while (!*flag && tu_now_ms() < dl)
+  long dl = ts_now_ms() + WAIT_MS;
+  while (!*flag && ts_now_ms() < dl)
     d->step(m, 50);
 }
 
@@ -161,7 +161,7 @@ typedef struct probe {
   int close_on_error;             /* close on an error notification */
   eventsource_t *also_close;      /* closed together with this one */
   ts_server *release_on_error;    /* opens gate 1 of it on an error */
-  tu_counter *opened;             /* counts opens for another thread */
+  ts_count *opened;             /* counts opens for another thread */
 } probe;
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -170,7 +170,7 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   case EVENTSOURCE_KIND_OPEN:
     p->opens++;
     if (p->opened)
-      tu_counter_inc(p->opened);
+      ts_count_inc(p->opened);
     break;
   case EVENTSOURCE_KIND_ERROR:
     p->errors++;
@@ -228,7 +228,7 @@ static eventsource_multi_t *new_multi(const driver *d) {
 START_TEST(test_events) {
   enum { N = 5 };
   const driver *d = &drivers[_i];
-  ts_server *srv = tu_events_server(3);
+  ts_server *srv = ts_events_server(3);
   eventsource_multi_t *m = new_multi(d);
   probe p[N];
   memset(p, 0, sizeof p);
@@ -263,7 +263,7 @@ START_TEST(test_reconnect) {
   probe p[N];
   memset(p, 0, sizeof p);
   for (int i = 0; i < N; i++) {
-    srv[i] = tu_server_start();
+    srv[i] = ts_start_server();
     ts_script *sc = ts_server_add_script(srv[i]);
     ts_script_headers(sc);
     ts_script_writes(sc, "id: 7\ndata: first\n\n");
@@ -277,9 +277,9 @@ START_TEST(test_reconnect) {
     ck_assert_int_eq(eventsource_set_retry(es, 150), EVENTSOURCE_OK);
     ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
   }
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   d->run(m);
-  ck_assert_int_ge(tu_now_ms() - t0, 150); /* the retry time was waited for */
+  ck_assert_int_ge(ts_now_ms() - t0, 150); /* the retry time was waited for */
   for (int i = 0; i < N; i++) {
     ck_assert_int_eq(p[i].opens, 2);
     ck_assert_int_eq(p[i].messages, 2);
@@ -307,7 +307,7 @@ END_TEST
  * error the listener closes it and its silent neighbour. */
 START_TEST(test_read_timeout) {
   const driver *d = &drivers[_i];
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = new_multi(d);
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -317,9 +317,9 @@ START_TEST(test_read_timeout) {
   add_source(m, ts_server_url(srv, "/b"), &b);
   a.close_on_error = 1;
   a.also_close = b.es;
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   d->run(m);
-  ck_assert_int_ge(tu_now_ms() - t0, 200);
+  ck_assert_int_ge(ts_now_ms() - t0, 200);
   ck_assert_int_eq(a.opens, 1);
   ck_assert_int_eq(a.messages, 1);
   ck_assert_int_eq(a.errors, 1);
@@ -341,19 +341,19 @@ END_TEST
 START_TEST(test_close_from_thread) {
   enum { N = 5 };
   const driver *d = &drivers[_i];
-  ts_server *srv = tu_events_server(0);
+  ts_server *srv = ts_events_server(0);
   eventsource_multi_t *m = new_multi(d);
   probe p[N];
   memset(p, 0, sizeof p);
   eventsource_t *es[N];
-  tu_closer c = {.es = es, .n = N};
-  tu_counter_init(&c.opened);
+  ts_closer c = {.es = es, .n = N};
+  ts_count_init(&c.opened);
   for (int i = 0; i < N; i++) {
     p[i].opened = &c.opened;
     es[i] = add_source(m, ts_server_url(srv, "/t"), &p[i]);
   }
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, tu_close_thread, &c), 0);
+  ck_assert_int_eq(pthread_create(&t, NULL, ts_close_thread, &c), 0);
   d->run(m);
   pthread_join(t, NULL);
   for (int i = 0; i < N; i++) {
@@ -365,7 +365,7 @@ START_TEST(test_close_from_thread) {
   teardown(d, m);
   for (int i = 0; i < N; i++)
     eventsource_free(p[i].es);
-  tu_counter_destroy(&c.opened);
+  ts_count_destroy(&c.opened);
   ts_server_stop(srv);
 }
 END_TEST
@@ -375,7 +375,7 @@ END_TEST
 START_TEST(test_404_isolated) {
   enum { N = 4 };
   const driver *d = &drivers[_i];
-  ts_server *ok = tu_server_start(), *bad = tu_server_start();
+  ts_server *ok = ts_start_server(), *bad = ts_start_server();
   ts_script *sc = ts_server_add_script(ok);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: one\n\n");
@@ -424,7 +424,7 @@ END_TEST
  * leaks (valgrind) or stays in the loop (uv_loop_close). */
 START_TEST(test_detach_first) {
   const driver *d = &drivers[_i];
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = new_multi(d);
   probe p;
   memset(&p, 0, sizeof p);
@@ -446,7 +446,7 @@ END_TEST
  * adapter's wakeup path), and is run to the end. */
 START_TEST(test_add_later) {
   const driver *d = &drivers[_i];
-  ts_server *srv = tu_events_server(2);
+  ts_server *srv = ts_events_server(2);
   eventsource_multi_t *m = new_multi(d);
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -533,7 +533,7 @@ static int refusing_sock_cb(eventsource_multi_t *m, int fd, int what, void *ud,
 }
 
 START_TEST(test_socket_callback_refuses) {
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = NULL;
   eventsource_poll_t p;
   memset(&p, 0, sizeof p);
@@ -595,4 +595,4 @@ static Suite *adapters_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(adapters_suite(), CK_NORMAL); }
+int main(void) { return ts_run_suite(adapters_suite(), CK_NORMAL); }

@@ -16,7 +16,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 static void on_message_close(eventsource_t *es, const eventsource_event_t *ev,
@@ -56,12 +56,12 @@ END_TEST
  * thread: CLOSED at once, eventsource_run() returns OK within
  * ts_prompt_ms(), and nothing is notified after the close. */
 static void close_promptly(ts_ctx *c) {
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   eventsource_close(c->es);
   size_t after_close = ts_log_size(c);
   ck_assert_int_eq(eventsource_ready_state(c->es), EVENTSOURCE_CLOSED);
   ck_assert_msg(ts_ctx_wait_run(c, ts_prompt_ms()), "run did not return after close");
-  ck_assert_int_lt(tu_now_ms() - t0, ts_prompt_ms());
+  ck_assert_int_lt(ts_now_ms() - t0, ts_prompt_ms());
   ck_assert_int_eq(ts_ctx_run_rc(c), EVENTSOURCE_OK);
   ck_assert_uint_eq(ts_log_size(c), after_close);
 }
@@ -163,7 +163,7 @@ static void on_message_block(eventsource_t *es, const eventsource_event_t *ev,
                              void *ud) {
   ts_ctx *c = ud;
   struct timespec dl;
-  tu_deadline_in(&dl, TS_WAIT_MS);
+  ts_deadline_in(&dl, TS_WAIT_MS);
   pthread_mutex_lock(&c->mu);
   c->counter[0]++;
   c->counter[4] = 1;
@@ -197,7 +197,7 @@ static void *closer_main(void *arg) {
 
 static int closer_wait(struct closer *cl, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&cl->c->mu);
   while (!cl->done && pthread_cond_timedwait(&cl->c->cv, &cl->c->mu, &dl) == 0) {
   }
@@ -365,4 +365,4 @@ static Suite *close_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(close_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(close_suite(), CK_ENV); }

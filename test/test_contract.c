@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 #define WAIT_MS 10000
 #define TEST_TIMEOUT 30
@@ -222,8 +222,8 @@ static long http(const char *method, const char *path, const char *body,
 static void setup(const char *driver) {
   memset(&fx, 0, sizeof fx);
   fx.driver = driver;
-  fx.stream = tu_server_start();
-  fx.cb = tu_server_start();
+  fx.stream = ts_start_server();
+  fx.cb = ts_start_server();
   /* Every callback is answered 202, as the suite does. */
   ts_script_status(ts_server_add_script(fx.cb), 202, "Accepted", NULL);
   snprintf(fx.stream_url, sizeof fx.stream_url, "%s", ts_server_url(fx.stream, "/stream"));
@@ -754,7 +754,7 @@ int main(void) {
   int status;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  status = tu_run_suite(contract_suite(), CK_NORMAL);
+  status = ts_run_suite(contract_suite(), CK_NORMAL);
   curl_global_cleanup();
   return status;
 }

@@ -15,7 +15,7 @@
 #include "alloc.h" /* es_alloc_fail_after(): allocation failure injection */
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 /* ------------------------------------------------------------------------ */
@@ -496,4 +496,4 @@ static Suite *events_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(events_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(events_suite(), CK_ENV); }

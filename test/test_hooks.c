@@ -14,7 +14,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 /* ------------------------------------------------------------------------ */
@@ -290,4 +290,4 @@ static Suite *hooks_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(hooks_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(hooks_suite(), CK_ENV); }

@@ -18,7 +18,7 @@
 #include "eventsource_curl.h"
 #include "internal.h" /* the default read timeout, which has no getter */
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_encode.h"
 #include "support/ts_tls.h"
 
@@ -105,7 +105,7 @@ static CURLcode on_curl(eventsource_t *es, CURL *easy, void *ud) {
 static eventsource_t *hx_new(hx *h, const char *url) {
   memset(h, 0, sizeof *h);
   pthread_mutex_init(&h->mu, NULL);
-  pthread_condattr_t ca; /* tu_deadline_in() is on CLOCK_MONOTONIC */
+  pthread_condattr_t ca; /* ts_deadline_in() is on CLOCK_MONOTONIC */
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&h->cv, &ca);
@@ -127,7 +127,7 @@ static void hx_free(hx *h) {
 /* Waits until n records of that kind exist; returns how many there are. */
 static int hx_wait(hx *h, eventsource_kind_t kind, int n) {
   struct timespec ts;
-  tu_deadline_in(&ts, WAIT_MS);
+  ts_deadline_in(&ts, WAIT_MS);
   pthread_mutex_lock(&h->mu);
   int got;
   for (;;) {
@@ -202,7 +202,7 @@ static void script_stream(ts_server *s, const char *body, int hold) {
 /* ---- 1. the last event ID is bounded ------------------------------------ */
 
 START_TEST(test_long_id_not_adopted) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   size_t n = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID + 1;
   char *body = malloc(n + 64);
   ck_assert_ptr_nonnull(body);
@@ -274,7 +274,7 @@ END_TEST
  * with a message naming the cause, and is not retried (it used to be retried
  * for ever with libcurl's "Out of memory"). */
 START_TEST(test_request_too_large_not_retried) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   script_stream(s, "data: never\n\n", 1);
   hx h;
   eventsource_t *es = hx_new(&h, ts_server_url(s, "/"));
@@ -300,15 +300,15 @@ END_TEST
 /* "retry: 0", then a server that answers nothing: the delays grow from the
  * floor (they were 0: 88,000 attempts in 5 s). */
 START_TEST(test_retry_zero_dead_server_backs_off) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   script_stream(s, "retry: 0\ndata: a\n\n", 0);
   ts_script_close(ts_server_add_script(s)); /* replayed: nothing answered */
   hx h;
   eventsource_t *es = hx_new(&h, ts_server_url(s, "/"));
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ck_assert_int_eq(eventsource_start(es), EVENTSOURCE_OK);
   ck_assert_int_eq(hx_wait(&h, EVENTSOURCE_KIND_ERROR, 4), 4);
-  long took = tu_now_ms() - t0;
+  long took = ts_now_ms() - t0;
   const long B = EVENTSOURCE_MIN_RECONNECT_MS;
   /* the stream that delivered an event: the reconnection time (the floor) */
   ck_assert_int_eq(hx_nth(&h, EVENTSOURCE_KIND_ERROR, 0).error, EVENTSOURCE_ERR_EOF);
@@ -332,7 +332,7 @@ END_TEST
  * waits the reconnection time, which does not grow, and never less than
  * the floor. */
 START_TEST(test_clean_end_after_events_does_not_grow) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   script_stream(s, "retry: 0\ndata: a\n\n", 0); /* replayed for every request */
   hx h;
   eventsource_t *es = hx_new(&h, ts_server_url(s, "/"));
@@ -351,7 +351,7 @@ END_TEST
 /* ---- 3. a server that accepts and never answers ------------------------- */
 
 START_TEST(test_never_answers_times_out) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script_hold(ts_server_add_script(s)); /* accepts, reads, never answers */
   hx h;
   eventsource_t *es = hx_new(&h, ts_server_url(s, "/"));
@@ -397,7 +397,7 @@ static void set_secrets(eventsource_t *es) {
 
 /* _i: 0 default (headers stay home), 1 eventsource_set_redirect_headers(1) */
 START_TEST(test_redirect_other_origin_drops_headers) {
-  ts_server *a = tu_server_start(), *b = tu_server_start();
+  ts_server *a = ts_start_server(), *b = ts_start_server();
   char target[512];
   snprintf(target, sizeof target, "%s", ts_server_url(b, "/moved"));
   script_redirect(a, 302, target);
@@ -437,7 +437,7 @@ END_TEST
 
 /* Credentials set through the curl hook do not follow either. */
 START_TEST(test_redirect_other_origin_drops_curl_credentials) {
-  ts_server *a = tu_server_start(), *b = tu_server_start();
+  ts_server *a = ts_start_server(), *b = ts_start_server();
   script_redirect(a, 307, ts_server_url(b, "/moved"));
   script_stream(b, "data: there\n\n", 1);
   hx h;
@@ -455,7 +455,7 @@ END_TEST
 
 /* A redirect within the origin keeps the headers. */
 START_TEST(test_redirect_same_origin_keeps_headers) {
-  ts_server *a = tu_server_start();
+  ts_server *a = ts_start_server();
   script_redirect(a, 301, "/moved");
   script_stream(a, "data: here\n\n", 1);
   hx h;
@@ -474,7 +474,7 @@ END_TEST
 START_TEST(test_redirect_https_to_http) {
   ts_tls *t = ts_tls_new("IP:127.0.0.1");
   ck_assert_ptr_nonnull(t);
-  ts_server *a = ts_server_start_tls(t), *b = tu_server_start();
+  ts_server *a = ts_server_start_tls(t), *b = ts_start_server();
   ck_assert_ptr_nonnull(a);
   script_redirect(a, 302, ts_server_url(b, "/plain"));
   script_stream(b, "data: clear\n\n", 1);
@@ -503,7 +503,7 @@ END_TEST
 
 /* 303 turns any method into GET without a body, as fetch does. */
 START_TEST(test_redirect_303_custom_method_becomes_get) {
-  ts_server *a = tu_server_start();
+  ts_server *a = ts_start_server();
   script_redirect(a, 303, "/see");
   script_stream(a, "data: ok\n\n", 1);
   hx h;
@@ -587,7 +587,7 @@ START_TEST(test_compressed_body_decoded) {
   unsigned char *z;
   size_t zlen;
   ck_assert_int_eq(ts_encode(enc, stream, sizeof stream - 1, &z, &zlen), 0);
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   char ce[64];
   snprintf(ce, sizeof ce, "Content-Encoding: %s", enc);
   const char *hl[] = {"Content-Type: text/event-stream", ce, NULL};
@@ -622,7 +622,7 @@ END_TEST
 /* An encoding libcurl cannot decode, or a body that is not what it claims:
  * ENCODING, CLOSED, never silent garbage. */
 START_TEST(test_undecodable_body_fails) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   const char *hl[] = {"Content-Type: text/event-stream",
                       _i ? "Content-Encoding: gzip" : "Content-Encoding: compress", NULL};
   ts_script *sc = ts_server_add_script(s);
@@ -647,7 +647,7 @@ END_TEST
 
 /* _i 0: one 200 KB header line; 1: 400 lines of 1 KB (300 KiB in all). */
 START_TEST(test_oversized_response_headers) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_writes(sc, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
   if (_i == 0) {
@@ -726,4 +726,4 @@ static Suite *hostile_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(hostile_suite(), CK_NORMAL); }
+int main(void) { return ts_run_suite(hostile_suite(), CK_NORMAL); }

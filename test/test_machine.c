@@ -20,7 +20,7 @@
 
 #include "eventsource.h"
 #include "internal.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 #define URL "http://127.0.0.1:9/x"
 /* An arbitrary origin for the test's clock (ms). */
@@ -1012,4 +1012,4 @@ static Suite *machine_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(machine_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(machine_suite(), CK_ENV); }

@@ -16,7 +16,7 @@
 #include "eventsource.h"
 #include "../bench/mass_server.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 #define WAIT_MS 10000
 
@@ -38,7 +38,7 @@ typedef struct probe {
   int free_self_on_first;
   eventsource_error_t poll_rc;    /* eventsource_multi_poll() from a listener */
   /* shared counters (thread-safe), may be NULL */
-  tu_counter *opened_counter;
+  ts_count *opened_counter;
 } probe;
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -47,7 +47,7 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   case EVENTSOURCE_KIND_OPEN:
     p->opens++;
     if (p->opened_counter)
-      tu_counter_inc(p->opened_counter);
+      ts_count_inc(p->opened_counter);
     break;
   case EVENTSOURCE_KIND_ERROR:
     p->errors++;
@@ -104,8 +104,8 @@ static void add_source(eventsource_multi_t *m, const char *url, probe *p) {
 
 /* Polls m until *flag is non-zero (or the deadline). */
 static void poll_until(eventsource_multi_t *m, const int *flag, int timeout_ms) {
-  long dl = tu_now_ms() + timeout_ms;
-  while (!*flag && tu_now_ms() < dl)
+  long dl = ts_now_ms() + timeout_ms;
+  while (!*flag && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
 }
 
@@ -115,7 +115,7 @@ static void poll_until(eventsource_multi_t *m, const int *flag, int timeout_ms) 
 
 START_TEST(test_run_several) {
   enum { N = 5 };
-  ts_server *srv = tu_events_server(3);
+  ts_server *srv = ts_events_server(3);
   eventsource_multi_t *m = new_multi();
   probe p[N];
   memset(p, 0, sizeof p);
@@ -171,10 +171,10 @@ START_TEST(test_poll_nonblocking) {
   ts_script_writes(sc, "data: late\n\n");
   ts_script_hold(sc);
   eventsource_multi_t *m = new_multi();
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   for (int i = 0; i < 10; i++)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
-  ck_assert_int_lt(tu_now_ms() - t0, 1000);
+  ck_assert_int_lt(ts_now_ms() - t0, 1000);
 
   probe p;
   memset(&p, 0, sizeof p);
@@ -182,15 +182,15 @@ START_TEST(test_poll_nonblocking) {
   p.poll_rc = -1;
   add_source(m, ts_server_url(srv, "/"), &p);
   /* Only non-blocking steps until the connection is open. */
-  long dl = tu_now_ms() + WAIT_MS;
-  while (p.opens == 0 && tu_now_ms() < dl)
+  long dl = ts_now_ms() + WAIT_MS;
+  while (p.opens == 0 && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
   ck_assert_int_eq(p.opens, 1);
   /* Open and silent: each step returns at once. */
-  t0 = tu_now_ms();
+  t0 = ts_now_ms();
   for (int i = 0; i < 20; i++)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
-  ck_assert_int_lt(tu_now_ms() - t0, 1000);
+  ck_assert_int_lt(ts_now_ms() - t0, 1000);
   ck_assert_int_eq(p.messages, 0);
 
   ts_server_release(srv, 1);
@@ -200,8 +200,8 @@ START_TEST(test_poll_nonblocking) {
   ck_assert_int_eq(p.poll_rc, EVENTSOURCE_ERR_STATE);
 
   eventsource_close(p.es);
-  dl = tu_now_ms() + WAIT_MS;
-  while (eventsource_multi_active(m) > 0 && tu_now_ms() < dl)
+  dl = ts_now_ms() + WAIT_MS;
+  while (eventsource_multi_active(m) > 0 && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
   ck_assert_uint_eq(eventsource_multi_active(m), 0);
   ck_assert_int_eq(ts_server_wait_client_closes(srv, 1, WAIT_MS), 1);
@@ -217,7 +217,7 @@ END_TEST
 
 /* A's listener adds B; B closes itself and A after its events. */
 START_TEST(test_add_from_listener) {
-  ts_server *srv = tu_events_server(2);
+  ts_server *srv = ts_events_server(2);
   eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -247,7 +247,7 @@ END_TEST
 /* A's listener removes B and then A itself: the run ends with both still
  * open (removed, not closed); A added again reconnects. */
 START_TEST(test_remove_from_listener) {
-  ts_server *a_srv = tu_events_server(2), *b_srv = tu_events_server(0);
+  ts_server *a_srv = ts_events_server(2), *b_srv = ts_events_server(0);
   eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -296,7 +296,7 @@ END_TEST
 /* eventsource_free() from a source's own listener, in a multi run: freed
  * when the listener returns, the others go on. */
 START_TEST(test_free_from_listener) {
-  ts_server *srv = tu_events_server(2);
+  ts_server *srv = ts_events_server(2);
   eventsource_multi_t *m = new_multi();
   probe a, b;
   memset(&a, 0, sizeof a);
@@ -336,7 +336,7 @@ static void *wake_thread(void *arg) {
 
 /* eventsource_multi_wakeup() from another thread ends a wait without limit. */
 START_TEST(test_wakeup_thread) {
-  ts_server *srv = tu_events_server(0);
+  ts_server *srv = ts_events_server(0);
   eventsource_multi_t *m = new_multi();
   probe p;
   memset(&p, 0, sizeof p);
@@ -363,20 +363,20 @@ END_TEST
 /* eventsource_close() from another thread wakes eventsource_multi_run(). */
 START_TEST(test_close_from_thread) {
   enum { N = 3 };
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = new_multi();
   probe p[N];
   memset(p, 0, sizeof p);
   eventsource_t *es[N];
-  tu_closer c = {.es = es, .n = N};
-  tu_counter_init(&c.opened);
+  ts_closer c = {.es = es, .n = N};
+  ts_count_init(&c.opened);
   for (int i = 0; i < N; i++) {
     p[i].opened_counter = &c.opened;
     es[i] = new_source(ts_server_url(srv, "/"), &p[i]);
     ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
   }
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, tu_close_thread, &c), 0);
+  ck_assert_int_eq(pthread_create(&t, NULL, ts_close_thread, &c), 0);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
   pthread_join(t, NULL);
   for (int i = 0; i < N; i++) {
@@ -388,7 +388,7 @@ START_TEST(test_close_from_thread) {
   eventsource_multi_free(m);
   for (int i = 0; i < N; i++)
     eventsource_free(p[i].es);
-  tu_counter_destroy(&c.opened);
+  ts_count_destroy(&c.opened);
   ts_server_stop(srv);
 }
 END_TEST
@@ -455,7 +455,7 @@ static void on_mass(eventsource_t *es, const eventsource_event_t *ev, void *ud) 
  * loopback server, delivers three events on every one, and each closes
  * itself after the third: the run ends when all are closed. */
 START_TEST(test_thousand_streams) {
-  const int n = tu_small_scale() ? 100 : 1000;
+  const int n = ts_small_scale() ? 100 : 1000;
   char why[256];
   /* Client and server sockets live in this process, plus a margin for the
    * multi, the server and the runtime. */
@@ -469,7 +469,7 @@ START_TEST(test_thousand_streams) {
   ck_assert_ptr_nonnull(es);
   ck_assert_ptr_nonnull(p);
   mass_opens = mass_closed_by_listener = 0;
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   for (int i = 0; i < n; i++) {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/s/%d", mass_server_port(srv), i);
@@ -479,18 +479,18 @@ START_TEST(test_thousand_streams) {
     ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
   }
   ck_assert_uint_eq(eventsource_multi_active(m), (size_t)n);
-  long dl = tu_now_ms() + 60000;
-  while (mass_opens < n && tu_now_ms() < dl)
+  long dl = ts_now_ms() + 60000;
+  while (mass_opens < n && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 100), EVENTSOURCE_OK);
-  long t_open = tu_now_ms() - t0;
+  long t_open = ts_now_ms() - t0;
   ck_assert_int_eq(mass_opens, n);
   ck_assert_int_eq(mass_server_streams_open(srv), n);
 
-  long t1 = tu_now_ms();
+  long t1 = ts_now_ms();
   static const char ev[] = "data: hello\n\n";
   ck_assert_int_eq(mass_server_broadcast(srv, ev, sizeof ev - 1, 3), n);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
-  long t_events = tu_now_ms() - t1;
+  long t_events = ts_now_ms() - t1;
   ck_assert_int_eq(mass_closed_by_listener, n);
   for (int i = 0; i < n; i++) {
     ck_assert_int_eq(p[i].opens, 1);
@@ -517,13 +517,13 @@ typedef struct remover {
   eventsource_multi_t *m;
   eventsource_t **es;
   int n;
-  tu_counter opened;
+  ts_count opened;
   eventsource_error_t rc[4];
 } remover;
 
 static void *remove_thread(void *arg) {
   remover *r = arg;
-  tu_counter_wait(&r->opened, r->n);
+  ts_count_wait(&r->opened, r->n);
   for (int i = 0; i < r->n; i++)
     r->rc[i] = eventsource_multi_remove(r->m, r->es[i]);
   return NULL;
@@ -531,13 +531,13 @@ static void *remove_thread(void *arg) {
 
 START_TEST(test_remove_from_thread) {
   enum { N = 3 };
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = new_multi();
   probe p[N];
   memset(p, 0, sizeof p);
   eventsource_t *es[N];
   remover r = {.m = m, .es = es, .n = N};
-  tu_counter_init(&r.opened);
+  ts_count_init(&r.opened);
   for (int i = 0; i < N; i++) {
     p[i].opened_counter = &r.opened;
     es[i] = new_source(ts_server_url(srv, "/"), &p[i]);
@@ -563,7 +563,7 @@ START_TEST(test_remove_from_thread) {
   eventsource_multi_free(m);
   for (int i = 0; i < N; i++)
     eventsource_free(es[i]);
-  tu_counter_destroy(&r.opened);
+  ts_count_destroy(&r.opened);
   ts_server_stop(srv);
 }
 END_TEST
@@ -599,7 +599,7 @@ static void *run_loop(void *arg) {
 }
 
 START_TEST(test_requests_from_threads) {
-  ts_server *srv = tu_events_server(1);
+  ts_server *srv = ts_events_server(1);
   eventsource_multi_t *m = new_multi();
   probe p[STORM_N];
   memset(p, 0, sizeof p);
@@ -609,7 +609,7 @@ START_TEST(test_requests_from_threads) {
     ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
   }
   runner r = {.m = m, .rc = EVENTSOURCE_ERR_STATE};
-  storm st = {.es = es, .restarts = tu_small_scale() ? 50 : 500};
+  storm st = {.es = es, .restarts = ts_small_scale() ? 50 : 500};
   pthread_t loop, s1, s2;
   ck_assert_int_eq(pthread_create(&loop, NULL, run_loop, &r), 0);
   ck_assert_int_eq(pthread_create(&s1, NULL, restart_storm, &st), 0);
@@ -663,4 +663,4 @@ static Suite *multi_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(multi_suite(), CK_NORMAL); }
+int main(void) { return ts_run_suite(multi_suite(), CK_NORMAL); }

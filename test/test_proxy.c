@@ -38,7 +38,7 @@
 #include "eventsource.h"
 #include "eventsource_curl.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 /* Deadlines are failure bounds only: a passing run never waits for them. */
 #define WAIT_MS 10000
@@ -50,7 +50,7 @@ static long now_ms(void) {
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* pthread_cond_t with CLOCK_MONOTONIC, for tu_deadline_in(). */
+/* pthread_cond_t with CLOCK_MONOTONIC, for ts_deadline_in(). */
 static void cond_init_mono(pthread_cond_t *cv) {
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -425,7 +425,7 @@ static void px_stop(px *p) {
 /* Waits until *field (under p->mu) reaches at least n; returns its value. */
 static int px_wait(px *p, const int *field, int n, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&p->mu);
   while (*field < n && pthread_cond_timedwait(&p->cv, &p->mu, &dl) == 0) {
   }
@@ -519,7 +519,7 @@ static CURLcode px_curl_hook(eventsource_t *es, CURL *easy, void *ud) {
 static int wait_kind(ctx *c, eventsource_kind_t kind, int *from, rec *out,
                      long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   int found = 0;
   pthread_mutex_lock(&c->mu);
   for (;;) {

@@ -20,7 +20,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 /* ------------------------------------------------------------------------ */
@@ -265,10 +265,10 @@ START_TEST(test_connect_timeout) {
   /* 200 ms: with the default (30 s) the wait below would fail */
   ck_assert_int_eq(eventsource_set_connect_timeout(es, 200), EVENTSOURCE_OK);
   ts_set_retry_exact(es, 30000);
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_ERROR, 1);
-  long took = tu_now_ms() - t0;
+  long took = ts_now_ms() - t0;
   ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_NETWORK); /* "counts as a network error" */
   ck_assert_int_eq(e.curl_code, CURLE_OPERATION_TIMEDOUT);
@@ -365,7 +365,7 @@ END_TEST
 START_TEST(test_comments_keep_read_timeout_away) {
   /* gaps of a tenth of the read timeout, twice the timeout in all; slower
    * under valgrind (the margin, not the ratio, is what it needs) */
-  long timeout = tu_small_scale() ? 2000 : 500;
+  long timeout = ts_small_scale() ? 2000 : 500;
   int gaps = 20, gap = (int)(timeout / 10);
   ts_ctx c;
   ts_ctx_init(&c);
@@ -382,11 +382,11 @@ START_TEST(test_comments_keep_read_timeout_away) {
                    EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_read_timeout(es, timeout), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_retry(es, 0), EVENTSOURCE_OK);
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ts_ctx_run(&c);
   ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 1);
   /* the server slept through every gap first: twice the timeout at least */
-  long took = tu_now_ms() - t0;
+  long took = ts_now_ms() - t0;
   ck_assert_msg(took >= (long)gaps * gap && took > timeout,
                 "%ld ms of comments, timeout %ld", took, timeout);
   ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_COMMENT, NULL), (size_t)gaps);
@@ -442,7 +442,7 @@ static void reconnect_many(ts_ctx *c, int n) {
 }
 
 START_TEST(test_many_reconnections_no_fd_leak) {
-  int n = tu_small_scale() ? 100 : 1000;
+  int n = ts_small_scale() ? 100 : 1000;
   /* warm up whatever libcurl initialises once */
   ts_ctx w;
   ts_ctx_init(&w);
@@ -498,4 +498,4 @@ static Suite *reconnect_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(reconnect_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(reconnect_suite(), CK_ENV); }

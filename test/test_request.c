@@ -12,7 +12,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 START_TEST(test_get_request_headers) {
@@ -209,4 +209,4 @@ static Suite *request_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(request_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(request_suite(), CK_ENV); }

@@ -14,7 +14,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 /* ------------------------------------------------------------------------ */
@@ -321,4 +321,4 @@ static Suite *response_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(response_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(response_suite(), CK_ENV); }

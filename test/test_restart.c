@@ -11,7 +11,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_source.h"
 
 /* ------------------------------------------------------------------------ */
@@ -139,4 +139,4 @@ static Suite *restart_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(restart_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(restart_suite(), CK_ENV); }

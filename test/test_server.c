@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 #include "support/ts_encode.h"
 #include "support/ts_tls.h"
 
@@ -61,11 +61,11 @@ struct buf {
 /* Reads into b until EOF (returns 1), or until b holds needle (when not NULL,
  * returns 1), or the timeout (returns 0). */
 static int cl_read(int fd, struct buf *b, const char *needle, int timeout_ms) {
-  long deadline = tu_now_ms() + timeout_ms;
+  long deadline = ts_now_ms() + timeout_ms;
   for (;;) {
     if (needle && b->p && strstr(b->p, needle))
       return 1;
-    long left = deadline - tu_now_ms();
+    long left = deadline - ts_now_ms();
     if (left <= 0)
       return 0;
     struct pollfd p = {fd, POLLIN, 0};
@@ -128,7 +128,7 @@ static const char *const HEADERS_200 =
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_url_and_port) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   int port = ts_server_port(s);
   ck_assert_int_gt(port, 0);
   char want[64];
@@ -141,7 +141,7 @@ START_TEST(test_url_and_port) {
 END_TEST
 
 START_TEST(test_get_recorded_and_script_played) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: one\n\n");
@@ -191,7 +191,7 @@ START_TEST(test_get_recorded_and_script_played) {
 END_TEST
 
 START_TEST(test_post_body_content_length) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script_status(ts_server_add_script(s), 204, "No Content", NULL);
   static const char req[] = "POST /p HTTP/1.1\r\nHost: x\r\n"
                             "Content-Type: application/octet-stream\r\n"
@@ -219,7 +219,7 @@ START_TEST(test_post_body_content_length) {
 END_TEST
 
 START_TEST(test_post_body_chunked_and_expect) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script_status(ts_server_add_script(s), 200, "OK",
                    (const char *const[]){"Content-Type: text/plain", NULL});
   int fd = cl_request(s, "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
@@ -246,7 +246,7 @@ START_TEST(test_post_body_chunked_and_expect) {
 END_TEST
 
 START_TEST(test_no_script_answers_503) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   char *resp = exchange(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   ck_assert_msg(strncmp(resp, "HTTP/1.1 503 ", 13) == 0, "got %s", resp);
   free(resp);
@@ -256,7 +256,7 @@ START_TEST(test_no_script_answers_503) {
 END_TEST
 
 START_TEST(test_script_queue_and_replay) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script_writes(ts_server_add_script(s), "first");
   ts_script_writes(ts_server_add_script(s), "second");
   const char *want[] = {"first", "second", "second", "second"};
@@ -272,7 +272,7 @@ START_TEST(test_script_queue_and_replay) {
 END_TEST
 
 START_TEST(test_status_lines) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   const char *const h[] = {"Location: /there", "X-A: 1", NULL};
   ts_script_status(ts_server_add_script(s), 307, "Temporary Redirect", h);
   expect_exchange(s, "GET / HTTP/1.1\r\n\r\n",
@@ -283,7 +283,7 @@ START_TEST(test_status_lines) {
 END_TEST
 
 START_TEST(test_gate_and_sleep) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_writes(sc, "one;");
   ts_script_gate(sc, 7);
@@ -313,7 +313,7 @@ START_TEST(test_gate_and_sleep) {
 END_TEST
 
 START_TEST(test_hold_until_client_closes) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_hold(sc);
@@ -335,7 +335,7 @@ START_TEST(test_hold_until_client_closes) {
 END_TEST
 
 START_TEST(test_client_close_while_writing) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_gate(sc, 1);
@@ -358,7 +358,7 @@ START_TEST(test_client_close_while_writing) {
 END_TEST
 
 START_TEST(test_large_write_arrives_whole) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   size_t n = 2 * 1024 * 1024;
   char *big = malloc(n);
   ck_assert_ptr_nonnull(big);
@@ -378,7 +378,7 @@ START_TEST(test_large_write_arrives_whole) {
 END_TEST
 
 START_TEST(test_wait_requests_times_out) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ck_assert_int_eq(ts_server_wait_requests(s, 1, 30), 0);
   ck_assert_int_eq(ts_server_wait_client_closes(s, 1, 30), 0);
   /* a connection without a complete request is not a request */
@@ -392,7 +392,7 @@ START_TEST(test_wait_requests_times_out) {
 END_TEST
 
 START_TEST(test_stop_with_busy_connections) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *hold = ts_server_add_script(s);
   ts_script_headers(hold);
   ts_script_hold(hold);
@@ -414,9 +414,9 @@ START_TEST(test_stop_with_busy_connections) {
   fds[3] = cl_request(s, "GET / HT");
   ck_assert_int_eq(ts_server_wait_requests(s, 3, WAIT_MS), 3);
 
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ts_server_stop(s);
-  ck_assert_int_lt(tu_now_ms() - t0, 3000);
+  ck_assert_int_lt(ts_now_ms() - t0, 3000);
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(cl_read(fds[i], &b, NULL, WAIT_MS), 1); /* EOF */
     buf_free(&b);
@@ -447,7 +447,7 @@ START_TEST(test_two_servers) {
 END_TEST
 
 START_TEST(test_many_connections) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   ts_script_writes(sc, "data: x\n\n");
@@ -465,7 +465,7 @@ END_TEST
 
 START_TEST(test_request_order_is_script_order) {
   /* request i always gets script i, whatever the threads' scheduling */
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *a = ts_server_add_script(s);
   ts_script_gate(a, 1);
   ts_script_writes(a, "first");
@@ -499,9 +499,9 @@ END_TEST
 /* Reads into b until the connection ends; 0 for EOF, the errno of a failed
  * read (ECONNRESET), or -1 on timeout. */
 static int cl_read_end(int fd, struct buf *b, int timeout_ms) {
-  long deadline = tu_now_ms() + timeout_ms;
+  long deadline = ts_now_ms() + timeout_ms;
   for (;;) {
-    long left = deadline - tu_now_ms();
+    long left = deadline - ts_now_ms();
     if (left <= 0)
       return -1;
     struct pollfd p = {fd, POLLIN, 0};
@@ -528,7 +528,7 @@ static int cl_read_end(int fd, struct buf *b, int timeout_ms) {
 }
 
 START_TEST(test_reset_and_fin) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *rst = ts_server_add_script(s);
   ts_script_headers(rst);
   ts_script_writes(rst, "data: before the reset\n\n");
@@ -561,7 +561,7 @@ START_TEST(test_reset_and_fin) {
 END_TEST
 
 START_TEST(test_drip_one_byte_per_send) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_writes(sc, "[");
   ts_script_drip(sc, "drip", 4, 40);
@@ -569,7 +569,7 @@ START_TEST(test_drip_one_byte_per_send) {
   int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "[", WAIT_MS), 1);
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   int reads = 0;
   size_t before = b.len;
   while (b.len < 6) { /* one read per arrival */
@@ -583,7 +583,7 @@ START_TEST(test_drip_one_byte_per_send) {
   }
   ck_assert_uint_gt(b.len, before);
   ck_assert_int_eq(cl_read(fd, &b, NULL, WAIT_MS), 1);
-  long took = tu_now_ms() - t0;
+  long took = ts_now_ms() - t0;
   ck_assert_str_eq(b.p, "[drip]");
   /* three pauses of 40 ms between the four bytes */
   ck_assert_int_ge(took, 110);
@@ -595,15 +595,15 @@ START_TEST(test_drip_one_byte_per_send) {
 END_TEST
 
 START_TEST(test_drip_stops_with_server) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_drip(sc, "0123456789", 10, 10000);
   int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   struct buf b = {0};
   ck_assert_int_eq(cl_read(fd, &b, "0", WAIT_MS), 1);
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ts_server_stop(s);
-  ck_assert_int_lt(tu_now_ms() - t0, 3000);
+  ck_assert_int_lt(ts_now_ms() - t0, 3000);
   ck_assert_int_eq(cl_read_end(fd, &b, WAIT_MS), 0);
   ck_assert_str_eq(b.p, "0");
   buf_free(&b);
@@ -613,7 +613,7 @@ END_TEST
 
 START_TEST(test_hold_alone_never_writes) {
   /* A server that accepts, reads the request and never answers. */
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script_hold(ts_server_add_script(s));
   int fd = cl_request(s, "GET / HTTP/1.1\r\n\r\n");
   ck_assert_int_eq(ts_server_wait_requests(s, 1, WAIT_MS), 1);
@@ -628,7 +628,7 @@ START_TEST(test_hold_alone_never_writes) {
 END_TEST
 
 START_TEST(test_fill_oversized_header) {
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   size_t n = 200 * 1024;
   ts_script_writes(sc, "HTTP/1.1 200 OK\r\nX-Big: ");
@@ -709,7 +709,7 @@ START_TEST(test_encode_roundtrip_through_curl) {
   const char *codings[] = {"gzip", "deflate", "br", "zstd"};
   const int features[] = {CURL_VERSION_LIBZ, CURL_VERSION_LIBZ,
                           CURL_VERSION_BROTLI, CURL_VERSION_ZSTD};
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   for (int i = 0; i < 4; i++) {
     unsigned char *enc = NULL;
     size_t elen = 0;
@@ -877,13 +877,13 @@ struct curl_run {
   const char *url, *ca;
   CURLcode rc;
   struct cbuf body;
-  tu_counter got; /* bumped for every piece of the body */
+  ts_count got; /* bumped for every piece of the body */
 };
 
 static size_t curl_run_write(char *ptr, size_t size, size_t n, void *ud) {
   struct curl_run *cr = ud;
   size_t r = cbuf_write(ptr, size, n, &cr->body);
-  tu_counter_inc(&cr->got);
+  ts_count_inc(&cr->got);
   return r;
 }
 
@@ -913,19 +913,19 @@ START_TEST(test_tls_hold_and_stop) {
   char url[128];
   snprintf(url, sizeof url, "%s", ts_server_url(s, "/"));
   struct curl_run cr = {url, ts_tls_ca_file(t), CURLE_OK, {0}, {0}};
-  tu_counter_init(&cr.got);
+  ts_count_init(&cr.got);
   pthread_t th;
   ck_assert_int_eq(pthread_create(&th, NULL, curl_thread, &cr), 0);
-  tu_counter_wait(&cr.got, 1); /* the body arrived: the server holds */
+  ts_count_wait(&cr.got, 1); /* the body arrived: the server holds */
   ck_assert_int_eq(ts_server_open_connections(s), 1);
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   ts_server_stop(s);
   pthread_join(th, NULL);
-  ck_assert_int_lt(tu_now_ms() - t0, 3000);
+  ck_assert_int_lt(ts_now_ms() - t0, 3000);
   ck_assert_int_ne(cr.rc, CURLE_OPERATION_TIMEDOUT);
   ck_assert_str_eq(cr.body.p, "data: held\n\n");
   free(cr.body.p);
-  tu_counter_destroy(&cr.got);
+  ts_count_destroy(&cr.got);
   ts_tls_free(t);
 }
 END_TEST
@@ -935,7 +935,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 struct echo {
-  tu_counter calls;
+  ts_count calls;
   int write_after_close; /* ts_conn_write's result after ts_conn_close */
   int flood_result;      /* /flood: the failing write's result */
   long flood_bytes;
@@ -966,14 +966,14 @@ static void echo_handler(ts_conn *c, const ts_request *req, void *ud) {
     }
   }
   ck_assert_ptr_eq(ts_conn_server(c), ts_conn_server(c));
-  tu_counter_inc(&e->calls);
+  ts_count_inc(&e->calls);
 }
 
 START_TEST(test_handler_mode) {
   struct echo e;
   memset(&e, 0, sizeof e);
-  tu_counter_init(&e.calls);
-  ts_server *s = tu_server_start();
+  ts_count_init(&e.calls);
+  ts_server *s = ts_start_server();
   ts_script_writes(ts_server_add_script(s), "scripted");
   ts_server_set_handler(s, echo_handler, &e);
 
@@ -997,7 +997,7 @@ START_TEST(test_handler_mode) {
   ck_assert_ptr_nonnull(strstr(b.p, "GET /rst lei=-"));
   buf_free(&b);
   close(fd);
-  tu_counter_wait(&e.calls, 3);
+  ts_count_wait(&e.calls, 3);
   ck_assert_int_eq(e.write_after_close, -1);
   e.write_after_close = 0;
   fd = cl_request(s, "GET /fin HTTP/1.1\r\n\r\n");
@@ -1005,7 +1005,7 @@ START_TEST(test_handler_mode) {
   ck_assert_ptr_nonnull(strstr(b.p, "GET /fin lei=-"));
   buf_free(&b);
   close(fd);
-  tu_counter_wait(&e.calls, 4);
+  ts_count_wait(&e.calls, 4);
   ck_assert_int_eq(e.write_after_close, -1);
 
   /* a write to a client that went away fails, and counts as its close */
@@ -1014,7 +1014,7 @@ START_TEST(test_handler_mode) {
   ck_assert_int_eq(cl_read(fd, &b, "\r\n\r\n", WAIT_MS), 1);
   buf_free(&b);
   close(fd);
-  tu_counter_wait(&e.calls, 5);
+  ts_count_wait(&e.calls, 5);
   ck_assert_int_eq(e.flood_result, -1);
   ck_assert_int_eq(ts_server_wait_client_closes(s, 1, WAIT_MS), 1);
 
@@ -1023,14 +1023,14 @@ START_TEST(test_handler_mode) {
   expect_exchange(s, "GET / HTTP/1.1\r\n\r\n", "scripted");
   ck_assert_int_eq(ts_server_wait_open_connections(s, 0, WAIT_MS), 0);
   ts_server_stop(s);
-  tu_counter_destroy(&e.calls);
+  ts_count_destroy(&e.calls);
 }
 END_TEST
 
 START_TEST(test_handler_over_tls) {
   struct echo e;
   memset(&e, 0, sizeof e);
-  tu_counter_init(&e.calls);
+  ts_count_init(&e.calls);
   ts_tls *t = ts_tls_new("IP:127.0.0.1");
   ck_assert_ptr_nonnull(t);
   ts_server *s = ts_server_start_tls(t);
@@ -1049,7 +1049,7 @@ START_TEST(test_handler_over_tls) {
   free(body.p);
   ts_server_stop(s);
   ts_tls_free(t);
-  tu_counter_destroy(&e.calls);
+  ts_count_destroy(&e.calls);
 }
 END_TEST
 
@@ -1102,7 +1102,7 @@ static Suite *server_suite(void) {
 
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  int rc = tu_run_suite(server_suite(), CK_ENV);
+  int rc = ts_run_suite(server_suite(), CK_ENV);
   curl_global_cleanup();
   return rc;
 }

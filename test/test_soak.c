@@ -49,7 +49,7 @@
 
 #include "eventsource.h"
 #include "support/sse_server.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 #define DEFAULT_SEED 20260110ULL
 
@@ -545,7 +545,7 @@ static long env_long(const char *name, long dflt, long min, long max) {
 }
 
 static int soak_target(void) {
-  return (int)env_long("ES_SOAK_RECONNECTS", tu_small_scale() ? 20 : 100, 1,
+  return (int)env_long("ES_SOAK_RECONNECTS", ts_small_scale() ? 20 : 100, 1,
                        1000000);
 }
 
@@ -577,7 +577,7 @@ START_TEST(test_resume_soak) {
          sv.seed, cl.target, sv.seed, cl.target);
   fflush(stdout);
 
-  ts_server *s = tu_server_start();
+  ts_server *s = ts_start_server();
   ts_server_set_handler(s, soak_handler, &sv);
   eventsource_t *es;
   ck_assert_int_eq(eventsource_new(&es, ts_server_url(s, "/soak")), EVENTSOURCE_OK);
@@ -586,9 +586,9 @@ START_TEST(test_resume_soak) {
   ck_assert_int_eq(eventsource_add_any_listener(es, on_any, &cl, NULL),
                    EVENTSOURCE_OK);
 
-  long t0 = tu_now_ms();
+  long t0 = ts_now_ms();
   eventsource_error_t rc = eventsource_run(es);
-  double seconds = (double)(tu_now_ms() - t0) / 1000.0;
+  double seconds = (double)(ts_now_ms() - t0) / 1000.0;
   eventsource_free(es);
   ts_server_stop(s);
 
@@ -640,4 +640,4 @@ static Suite *soak_suite(void) {
   return su;
 }
 
-int main(void) { return tu_run_suite(soak_suite(), CK_ENV); }
+int main(void) { return ts_run_suite(soak_suite(), CK_ENV); }

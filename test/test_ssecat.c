@@ -27,7 +27,7 @@
 #include "eventsource.h"
 #include "support/sse_server.h"
 #include "support/ts_encode.h"
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
 extern char **environ;
 
@@ -156,7 +156,7 @@ static int pump(proc *p, int timeout_ms) {
 /* The next stdout line (without its LF, NUL-terminated in place of the LF),
  * or NULL on EOF or timeout. */
 static const char *next_line(proc *p, int timeout_ms) {
-  long long deadline = tu_now_ms() + timeout_ms;
+  long long deadline = ts_now_ms() + timeout_ms;
   for (;;) {
     char *start = p->out.p ? p->out.p + p->opos : NULL;
     char *nl = start ? memchr(start, '\n', p->out.len - p->opos) : NULL;
@@ -167,7 +167,7 @@ static const char *next_line(proc *p, int timeout_ms) {
     }
     if (p->fd[0] < 0)
       return NULL;
-    if (pump(p, (int)(deadline - tu_now_ms())) != 0 && tu_now_ms() >= deadline)
+    if (pump(p, (int)(deadline - ts_now_ms())) != 0 && ts_now_ms() >= deadline)
       return NULL;
   }
 }
@@ -180,9 +180,9 @@ static const char *stderr_text(proc *p) {
  * its exit status (128 + signal if killed by one), or -1 if it did not end
  * within timeout_ms (it is then killed). */
 static int finish(proc *p, int timeout_ms) {
-  long long deadline = tu_now_ms() + timeout_ms;
-  while ((p->fd[0] >= 0 || p->fd[1] >= 0) && tu_now_ms() < deadline)
-    pump(p, (int)(deadline - tu_now_ms()));
+  long long deadline = ts_now_ms() + timeout_ms;
+  while ((p->fd[0] >= 0 || p->fd[1] >= 0) && ts_now_ms() < deadline)
+    pump(p, (int)(deadline - ts_now_ms()));
   while (!p->reaped) {
     pid_t r = waitpid(p->pid, &p->wstatus, WNOHANG);
     if (r == p->pid) {
@@ -190,7 +190,7 @@ static int finish(proc *p, int timeout_ms) {
       break;
     }
     ck_assert_int_ne(r, -1);
-    if (tu_now_ms() >= deadline) {
+    if (ts_now_ms() >= deadline) {
       kill(p->pid, SIGKILL);
       waitpid(p->pid, &p->wstatus, 0);
       p->reaped = 1;
@@ -498,7 +498,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_max_events) {
-  int n = tu_small_scale() ? 3 : 40;
+  int n = ts_small_scale() ? 3 : 40;
   ts_script *sc = ts_server_add_script(g_srv);
   char *all = NULL;
   size_t len = 0;
@@ -1081,4 +1081,4 @@ static Suite *ssecat_suite(void) {
   return s;
 }
 
-int main(void) { return tu_run_suite(ssecat_suite(), CK_NORMAL); }
+int main(void) { return ts_run_suite(ssecat_suite(), CK_NORMAL); }

@@ -9,7 +9,7 @@
  * ts_server_stop() interrupts with shutdown().
  */
 #include "sse_server.h"
-#include "test_util.h"
+#include "ts_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -537,7 +537,7 @@ static void hold(struct ts_conn *c) {
 /* Sleeps ms or until the server stops; 0 when it stops. */
 static int pause_ms(ts_server *s, int ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, ms);
+  ts_deadline_in(&dl, ms);
   pthread_mutex_lock(&s->mu);
   while (!s->stopping && wait_until(s, &dl)) {
   }
@@ -1024,7 +1024,7 @@ int ts_server_tls_failures(ts_server *s) {
 
 int ts_server_wait_tls_failures(ts_server *s, int n, int timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while (s->tls_failures < n && wait_until(s, &dl)) {
   }
@@ -1048,7 +1048,7 @@ void ts_server_release(ts_server *s, int gate) {
 
 int ts_server_wait_requests(ts_server *s, int n, int timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while ((int)s->nreqs < n && wait_until(s, &dl)) {
   }
@@ -1135,7 +1135,7 @@ int ts_request_header_count(const ts_request *r, const char *name) {
 
 int ts_server_wait_client_closes(ts_server *s, int n, int timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while (s->client_closes < n && wait_until(s, &dl)) {
   }
@@ -1160,7 +1160,7 @@ int ts_server_open_connections(ts_server *s) {
 
 int ts_server_wait_open_connections(ts_server *s, int at_most, int timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&s->mu);
   while (s->open_conns > at_most && wait_until(s, &dl)) {
   }

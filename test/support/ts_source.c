@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "support/test_util.h"
+#include "support/ts_util.h"
 
-long ts_prompt_ms(void) { return tu_small_scale() ? 6000 : 2000; }
+long ts_prompt_ms(void) { return ts_small_scale() ? 6000 : 2000; }
 
 void ts_ctx_init(ts_ctx *c) {
   memset(c, 0, sizeof *c);
@@ -95,7 +95,7 @@ size_t ts_log_size(ts_ctx *c) { return ts_log_count(c, TS_ANY_KIND, NULL); }
  * returns how many it holds. */
 size_t ts_log_wait(ts_ctx *c, int kind, const char *type, size_t n, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   size_t k;
   while ((k = count_locked(c, kind, type)) < n &&
@@ -177,7 +177,7 @@ void ts_ctx_start(ts_ctx *c) {
 /* Waits until eventsource_run() returned; 1 if it did. */
 int ts_ctx_wait_run(ts_ctx *c, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (!c->run_done && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -265,7 +265,7 @@ int ts_counter_get(ts_ctx *c, int k) {
 
 int ts_counter_wait(ts_ctx *c, int k, int n, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (c->counter[k] < n && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -328,7 +328,7 @@ static int on_curl_debug(CURL *easy, curl_infotype type, char *data,
  * returns how many it has. */
 size_t ts_in_bytes_wait(ts_ctx *c, size_t n, long timeout_ms) {
   struct timespec dl;
-  tu_deadline_in(&dl, timeout_ms);
+  ts_deadline_in(&dl, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (c->in_bytes < n && pthread_cond_timedwait(&c->cv, &c->mu, &dl) == 0) {
   }
@@ -485,9 +485,9 @@ int ts_count_entries(const char *dir) {
 /* Waits (observing, with a deadline) until the process has at most n
  * threads. */
 int ts_wait_threads_at_most(int n, long timeout_ms) {
-  long deadline = tu_now_ms() + timeout_ms;
+  long deadline = ts_now_ms() + timeout_ms;
   int k;
-  while ((k = ts_count_entries("/proc/self/task")) > n && tu_now_ms() < deadline) {
+  while ((k = ts_count_entries("/proc/self/task")) > n && ts_now_ms() < deadline) {
     struct timespec ts = {0, 2 * 1000000L};
     nanosleep(&ts, NULL);
   }

@@ -1,17 +1,17 @@
-/* test_util.c - see test_util.h. */
-#include "support/test_util.h"
+/* ts_util.c - see ts_util.h. */
+#include "support/ts_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-long tu_now_ms(void) {
+long ts_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void tu_deadline_in(struct timespec *ts, long ms) {
+void ts_deadline_in(struct timespec *ts, long ms) {
   clock_gettime(CLOCK_MONOTONIC, ts);
   ts->tv_sec += ms / 1000;
   ts->tv_nsec += (ms % 1000) * 1000000L;
@@ -21,19 +21,19 @@ void tu_deadline_in(struct timespec *ts, long ms) {
   }
 }
 
-int tu_small_scale(void) {
+int ts_small_scale(void) {
   const char *s = getenv("ES_TEST_SCALE");
   return s != NULL && strcmp(s, "small") == 0;
 }
 
-ts_server *tu_server_start(void) {
+ts_server *ts_start_server(void) {
   ts_server *s = ts_server_start();
   ck_assert_ptr_nonnull(s);
   return s;
 }
 
-ts_server *tu_events_server(int nevents) {
-  ts_server *s = tu_server_start();
+ts_server *ts_events_server(int nevents) {
+  ts_server *s = ts_start_server();
   ts_script *sc = ts_server_add_script(s);
   ts_script_headers(sc);
   for (int i = 0; i < nevents; i++) {
@@ -45,40 +45,40 @@ ts_server *tu_events_server(int nevents) {
   return s;
 }
 
-void tu_counter_init(tu_counter *c) {
+void ts_count_init(ts_count *c) {
   c->n = 0;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
 }
 
-void tu_counter_destroy(tu_counter *c) {
+void ts_count_destroy(ts_count *c) {
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
 }
 
-void tu_counter_inc(tu_counter *c) {
+void ts_count_inc(ts_count *c) {
   pthread_mutex_lock(&c->mu);
   c->n++;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
 }
 
-void tu_counter_wait(tu_counter *c, int n) {
+void ts_count_wait(ts_count *c, int n) {
   pthread_mutex_lock(&c->mu);
   while (c->n < n)
     pthread_cond_wait(&c->cv, &c->mu);
   pthread_mutex_unlock(&c->mu);
 }
 
-void *tu_close_thread(void *arg) {
-  tu_closer *c = arg;
-  tu_counter_wait(&c->opened, c->n);
+void *ts_close_thread(void *arg) {
+  ts_closer *c = arg;
+  ts_count_wait(&c->opened, c->n);
   for (int i = 0; i < c->n; i++)
     eventsource_close(c->es[i]);
   return NULL;
 }
 
-int tu_run_suite(Suite *s, enum print_output mode) {
+int ts_run_suite(Suite *s, enum print_output mode) {
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, mode);
   int failed = srunner_ntests_failed(sr);
