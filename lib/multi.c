@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "heap.h"
 #include "internal.h"
 #include "policy.h"
 
@@ -40,8 +41,7 @@ struct eventsource_multi {
   uint64_t announced;   /* absolute deadline last given to timer_fn */
   int timer_armed;
 
-  eventsource_t **heap;
-  size_t heap_n, heap_cap;
+  es_heap heap;          /* the sources' deadlines */
 
   eventsource_t *sources; /* doubly linked */
   size_t nsources;
@@ -63,74 +63,15 @@ struct eventsource_multi {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Deadline heap                                                            */
+/* Deadlines (lib/heap.c)                                                   */
 /* ------------------------------------------------------------------------ */
-
-static void heap_swap(eventsource_multi_t *m, size_t a, size_t b) {
-  eventsource_t *t = m->heap[a];
-  m->heap[a] = m->heap[b];
-  m->heap[b] = t;
-  m->heap[a]->heap_index = a;
-  m->heap[b]->heap_index = b;
-}
-
-static void heap_up(eventsource_multi_t *m, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (m->heap[p]->deadline <= m->heap[i]->deadline)
-      break;
-    heap_swap(m, i, p);
-    i = p;
-  }
-}
-
-static void heap_down(eventsource_multi_t *m, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, s = i;
-    if (l < m->heap_n && m->heap[l]->deadline < m->heap[s]->deadline)
-      s = l;
-    if (r < m->heap_n && m->heap[r]->deadline < m->heap[s]->deadline)
-      s = r;
-    if (s == i)
-      break;
-    heap_swap(m, i, s);
-    i = s;
-  }
-}
-
-static void heap_remove(eventsource_multi_t *m, eventsource_t *es) {
-  size_t i = es->heap_index;
-  if (i == SIZE_MAX)
-    return;
-  es->heap_index = SIZE_MAX;
-  m->heap_n--;
-  if (i == m->heap_n)
-    return;
-  m->heap[i] = m->heap[m->heap_n];
-  m->heap[i]->heap_index = i;
-  heap_up(m, i);
-  heap_down(m, m->heap[i]->heap_index);
-}
 
 void es_multi_set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
   if (!m)
     return;
-  if (at == 0) {
-    heap_remove(m, es);
-    es->deadline = 0;
-    return;
-  }
-  es->deadline = at;
-  if (es->heap_index != SIZE_MAX) {
-    heap_up(m, es->heap_index);
-    heap_down(m, es->heap_index);
-    return;
-  }
   /* The heap has room for every source (reserved in eventsource_multi_add),
    * so inserting never allocates and never fails. */
-  es->heap_index = m->heap_n;
-  m->heap[m->heap_n++] = es;
-  heap_up(m, es->heap_index);
+  es_heap_set(&m->heap, es, at);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -220,7 +161,7 @@ void es_multi_source_closed(eventsource_multi_t *m, eventsource_t *es) {
 /* Takes es out of m at once (outside libcurl callbacks). */
 static void detach(eventsource_multi_t *m, eventsource_t *es) {
   es_source_drop_transfer(es);
-  heap_remove(m, es);
+  es_heap_remove(&m->heap, es);
   es_multi_source_closed(m, es);
   if (es->prev)
     es->prev->next = es->next;
@@ -244,14 +185,8 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   if (es->multi || atomic_load(&es->closed) || es->phase == ES_DONE)
     return EVENTSOURCE_ERR_STATE;
-  if (m->nsources + 1 > m->heap_cap) {
-    size_t cap = m->heap_cap ? m->heap_cap * 2 : 16;
-    eventsource_t **h = es_realloc(m->heap, cap * sizeof *h);
-    if (!h)
-      return EVENTSOURCE_ERR_NOMEM;
-    m->heap = h;
-    m->heap_cap = cap;
-  }
+  if (es_heap_reserve(&m->heap, m->nsources + 1) != 0)
+    return EVENTSOURCE_ERR_NOMEM;
   pthread_mutex_lock(&es->multi_lock);
   es->multi = m;
   pthread_mutex_unlock(&es->multi_lock);
@@ -371,6 +306,7 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
   eventsource_error_t rc = EVENTSOURCE_ERR_SYSTEM;
   m->epfd = -1;
   m->wakefd = -1;
+  es_heap_init(&m->heap);
   if (pthread_mutex_init(&m->lock, NULL) != 0)
     goto fail_mutex;
   if (pthread_mutex_init(&m->step_lock, NULL) != 0) {
@@ -437,7 +373,7 @@ void eventsource_multi_free(eventsource_multi_t *m) {
   close(m->wakefd);
   pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
-  es_free(m->heap);
+  es_heap_free(&m->heap);
   es_free(m);
   curl_global_cleanup();
 }
@@ -515,10 +451,10 @@ static void process_pending(eventsource_multi_t *m) {
 /* Sources whose deadline has passed: reconnect, or check the read timeout. */
 static void process_deadlines(eventsource_multi_t *m) {
   uint64_t now = es_now_ms();
-  while (m->heap_n && m->heap[0]->deadline <= now) {
-    eventsource_t *es = m->heap[0];
+  eventsource_t *es;
+  while ((es = es_heap_top(&m->heap)) && es->deadline <= now) {
     if (es->phase == ES_WAITING) {
-      heap_remove(m, es);
+      es_heap_remove(&m->heap, es);
       es_source_connect(es);
     } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
                es->read_timeout_ms > 0) {
@@ -528,7 +464,7 @@ static void process_deadlines(eventsource_multi_t *m) {
       else
         es_source_read_timeout(es);
     } else {
-      heap_remove(m, es);
+      es_heap_remove(&m->heap, es);
     }
   }
 }
@@ -539,8 +475,9 @@ static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct >= 0)
     at = now + (uint64_t)ct;
-  if (m->heap_n && m->heap[0]->deadline < at)
-    at = m->heap[0]->deadline;
+  eventsource_t *top = es_heap_top(&m->heap);
+  if (top && top->deadline < at)
+    at = top->deadline;
   return at;
 }
 
