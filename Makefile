@@ -143,6 +143,9 @@ $(O)/test/test_%: test/test_%.c $(SUPPORT_OBJ) $(STATIC)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) \
 	  -o $@ $< $(SUPPORT_OBJ) $(STATIC) $(TEST_LIBS) $(SUPPORT_LIBS) $(CHECK_LIBS) $(LIBS)
 
+# test_loop checks that the library holds the backend asked for.
+$(O)/test/test_loop: TEST_CFLAGS += -DES_EXPECT_LOOP='"$(LOOP)"'
+
 # ---- dependencies ---------------------------------------------------------
 deps:
 	@sh mk/deps.sh build
