@@ -7,11 +7,25 @@
 #   make valgrind   runs every suite under valgrind (leaks are errors)
 #   make bench      parser benchmark;  make bench-streams  1000 streams
 #   make install / uninstall   PREFIX=/usr/local DESTDIR=
+#   LOOP=epoll|poll  the built-in loop's backend (lib/loop_$(LOOP).c): epoll
+#                   by default on Linux, poll() elsewhere. A LOOP other than
+#                   the default builds under build/$(LOOP)/ (make test
+#                   LOOP=poll: build/poll/asan), never mixed with the default.
 #
 # CFLAGS, CPPFLAGS and LDFLAGS are yours: the project's own flags are added to
 # them, never replace them.
 
-O ?= build
+# The built-in loop's backend: exactly one of lib/loop_*.c is compiled.
+LOOP_DEFAULT := $(if $(filter Linux,$(shell uname -s)),epoll,poll)
+LOOP ?= $(LOOP_DEFAULT)
+ifeq ($(filter $(LOOP),epoll poll),)
+$(error LOOP=$(LOOP): the loop backends are epoll and poll)
+endif
+# Another backend than the default gets a build tree of its own unless O is
+# given (sub-makes get O on their command line).
+ifeq ($(origin O),undefined)
+O := build$(if $(filter-out $(LOOP_DEFAULT),$(LOOP)),/$(LOOP))
+endif
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -43,7 +57,7 @@ CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(sort $(filter-out lib/loop_%.c,$(wildcard lib/*.c)) lib/loop_$(LOOP).c)
 LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
 SHARED := $(O)/libeventsource.so.$(VERSION)
 SONAME := libeventsource.so.$(SOVERSION)
@@ -78,14 +92,21 @@ $(O)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) $(CURL_CFLAGS) -fPIC -fvisibility=hidden $(CFLAGS) -c $< -o $@
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+# $(O)/loop.stamp names the backend: the libraries are linked again when
+# LOOP changes within one O, so they never keep the other backend's object.
+$(O)/loop.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo $(LOOP) > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(SHARED): $(LIB_OBJ) $(O)/loop.stamp
+	$(CC) -shared -Wl,-soname,$(SONAME) $(ES_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 	ln -sf libeventsource.so.$(VERSION) $(O)/$(SONAME)
 	ln -sf libeventsource.so.$(VERSION) $(O)/libeventsource.so
 
-$(STATIC): $(LIB_OBJ)
+$(STATIC): $(LIB_OBJ) $(O)/loop.stamp
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 # The .pc file names PREFIX, so it is written again whenever it differs.
 define PC_TEXT
@@ -130,6 +151,9 @@ $(O)/test/test_%: test/test_%.c $(SUPPORT_OBJ) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ES_CFLAGS) -Itest $(CHECK_CFLAGS) $(TEST_CFLAGS) $(CFLAGS) $(ES_LDFLAGS) $(LDFLAGS) \
 	  -o $@ $< $(SUPPORT_OBJ) $(STATIC) $(TEST_LIBS) $(SUPPORT_LIBS) $(CHECK_LIBS) $(LIBS)
+
+# test_loop checks that the library holds the backend asked for.
+$(O)/test/test_loop: TEST_CFLAGS += -DES_EXPECT_LOOP='"$(LOOP)"'
 
 # ---- dependencies ---------------------------------------------------------
 deps:

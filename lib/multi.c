@@ -2,26 +2,25 @@
  * multi.c - the loop: many sources on one libcurl multi handle.
  *
  * libcurl's multi_socket interface tells us which descriptors to watch; we
- * either watch them ourselves with epoll (eventsource_multi_poll/run) or pass
+ * either watch them ourselves (lib/loop.h; eventsource_multi_poll/run) or pass
  * them to the application's event loop (socket and timer callbacks). Besides
  * libcurl's own timer, each source may have one deadline (its reconnection
  * time or its read timeout), kept in a binary min-heap, so the work per event
  * and per timer does not grow with the number of sources. Requests from
  * other threads and from inside callbacks (close, restart, add, remove,
- * free) are queued and applied between libcurl calls; an eventfd wakes the
- * loop.
+ * free) are queued and applied between libcurl calls; the loop's wakeup
+ * descriptor wakes it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "heap.h"
 #include "internal.h"
+#include "loop.h"
 #include "os.h"
 #include "policy.h"
 
@@ -29,8 +28,8 @@
 
 struct eventsource_multi {
   CURLM *cm;
-  int epfd;
-  int wakefd;
+  es_loop *loop;         /* the built-in loop's descriptors */
+  int wakefd;            /* es_loop_wakeup_fd(loop) */
   _Atomic int wake_pending;
 
   eventsource_socket_fn sock_fn;
@@ -41,8 +40,7 @@ struct eventsource_multi {
   uint64_t announced;   /* absolute deadline last given to timer_fn */
   int timer_armed;
 
-  eventsource_t **heap;
-  size_t heap_n, heap_cap;
+  es_heap heap;          /* the sources' deadlines */
 
   eventsource_t *sources; /* doubly linked */
   size_t nsources;
@@ -63,75 +61,14 @@ struct eventsource_multi {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Deadline heap                                                            */
+/* Deadlines (lib/heap.c)                                                   */
 /* ------------------------------------------------------------------------ */
-
-static void heap_swap(eventsource_multi_t *m, size_t a, size_t b) {
-  eventsource_t *t = m->heap[a];
-  m->heap[a] = m->heap[b];
-  m->heap[b] = t;
-  m->heap[a]->link.heap_index = a;
-  m->heap[b]->link.heap_index = b;
-}
-
-static void heap_up(eventsource_multi_t *m, size_t i) {
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (m->heap[p]->link.deadline <= m->heap[i]->link.deadline)
-      break;
-    heap_swap(m, i, p);
-    i = p;
-  }
-}
-
-static void heap_down(eventsource_multi_t *m, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, s = i;
-    if (l < m->heap_n && m->heap[l]->link.deadline < m->heap[s]->link.deadline)
-      s = l;
-    if (r < m->heap_n && m->heap[r]->link.deadline < m->heap[s]->link.deadline)
-      s = r;
-    if (s == i)
-      break;
-    heap_swap(m, i, s);
-    i = s;
-  }
-}
-
-static void heap_remove(eventsource_multi_t *m, eventsource_t *es) {
-  size_t i = es->link.heap_index;
-  if (i == SIZE_MAX)
-    return;
-  es->link.heap_index = SIZE_MAX;
-  m->heap_n--;
-  if (i == m->heap_n)
-    return;
-  m->heap[i] = m->heap[m->heap_n];
-  m->heap[i]->link.heap_index = i;
-  heap_up(m, i);
-  heap_down(m, m->heap[i]->link.heap_index);
-}
 
 /* Sets es's deadline (0: none) and updates the heap. */
 static void set_deadline(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
-  if (!m)
-    return;
-  if (at == 0) {
-    heap_remove(m, es);
-    es->link.deadline = 0;
-    return;
-  }
-  es->link.deadline = at;
-  if (es->link.heap_index != SIZE_MAX) {
-    heap_up(m, es->link.heap_index);
-    heap_down(m, es->link.heap_index);
-    return;
-  }
   /* The heap has room for every source (reserved in eventsource_multi_add),
    * so inserting never allocates and never fails. */
-  es->link.heap_index = m->heap_n;
-  m->heap[m->heap_n++] = es;
-  heap_up(m, es->link.heap_index);
+  es_heap_set(&m->heap, es, at);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -152,20 +89,12 @@ eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m) {
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   if (atomic_exchange(&m->wake_pending, 1))
     return EVENTSOURCE_OK; /* a wakeup is already on its way */
-  uint64_t one = 1;
-  ssize_t n;
-  do
-    n = write(m->wakefd, &one, sizeof one);
-  while (n < 0 && errno == EINTR);
-  /* EAGAIN means the counter is already non-zero: the loop will wake. */
-  return n < 0 && errno != EAGAIN ? EVENTSOURCE_ERR_SYSTEM : EVENTSOURCE_OK;
+  return es_loop_wakeup(m->loop) ? EVENTSOURCE_ERR_SYSTEM : EVENTSOURCE_OK;
 }
 
 static void drain_wakeup(eventsource_multi_t *m) {
-  uint64_t v;
   atomic_store(&m->wake_pending, 0);
-  while (read(m->wakefd, &v, sizeof v) < 0 && errno == EINTR)
-    ;
+  es_loop_drain(m->loop);
 }
 
 void es_multi_queue(eventsource_multi_t *m, eventsource_t *es, unsigned ops) {
@@ -283,14 +212,8 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   if (es->multi || !es_source_can_join(es))
     return EVENTSOURCE_ERR_STATE;
-  if (m->nsources + 1 > m->heap_cap) {
-    size_t cap = m->heap_cap ? m->heap_cap * 2 : 16;
-    eventsource_t **h = es_realloc(m->heap, cap * sizeof *h);
-    if (!h)
-      return EVENTSOURCE_ERR_NOMEM;
-    m->heap = h;
-    m->heap_cap = cap;
-  }
+  if (es_heap_reserve(&m->heap, m->nsources + 1) != 0)
+    return EVENTSOURCE_ERR_NOMEM;
   pthread_mutex_lock(&es->multi_lock);
   es->multi = m;
   pthread_mutex_unlock(&es->multi_lock);
@@ -335,7 +258,8 @@ eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m, eventsource
     return queue_remove(m, es);
   /* Any thread, no step running: the loop thread touches the sources only
    * inside steps, so holding step_lock makes detaching here safe. A step
-   * running on another thread (perhaps waiting in epoll): queue and wake it. */
+   * running on another thread (perhaps waiting in the loop): queue and wake
+   * it. */
   if (pthread_mutex_trylock(&m->step_lock) != 0)
     return queue_remove(m, es);
   eventsource_error_t rc = EVENTSOURCE_OK;
@@ -344,6 +268,10 @@ eventsource_error_t eventsource_multi_remove(eventsource_multi_t *m, eventsource
   else
     detach(m, es);
   pthread_mutex_unlock(&m->step_lock);
+  /* eventsource_multi_run() on another thread may have counted es as active
+   * just before: wake it so that it counts again instead of waiting. */
+  if (rc == EVENTSOURCE_OK && !es_multi_on_loop_thread(m))
+    eventsource_multi_wakeup(m);
   return rc;
 }
 
@@ -380,16 +308,16 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
     return 0;
   }
   if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL); /* may already be closed */
+    es_loop_unwatch(m->loop, (int)s); /* may already be closed */
     return 0;
   }
-  struct epoll_event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-  ev.data.fd = s;
-  if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
-      (errno != ENOENT || epoll_ctl(m->epfd, EPOLL_CTL_ADD, s, &ev) != 0))
-    watch_failed(m, easy, EVENTSOURCE_ERR_SYSTEM, "epoll_ctl failed for the connection");
+  int rc = es_loop_watch(m->loop, (int)s,
+                         ((what & CURL_POLL_IN) ? ES_LOOP_IN : 0u) |
+                             ((what & CURL_POLL_OUT) ? ES_LOOP_OUT : 0u));
+  if (rc == ENOMEM)
+    watch_failed(m, easy, EVENTSOURCE_ERR_NOMEM, "no memory to watch the connection");
+  else if (rc)
+    watch_failed(m, easy, EVENTSOURCE_ERR_SYSTEM, "the loop could not watch the connection");
   return 0;
 }
 
@@ -408,24 +336,20 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
     return EVENTSOURCE_ERR_NOMEM;
   }
   eventsource_error_t rc = EVENTSOURCE_ERR_SYSTEM;
-  m->epfd = -1;
   m->wakefd = -1;
+  es_heap_init(&m->heap);
   if (pthread_mutex_init(&m->lock, NULL) != 0)
     goto fail_mutex;
   if (pthread_mutex_init(&m->step_lock, NULL) != 0) {
     pthread_mutex_destroy(&m->lock);
     goto fail_mutex;
   }
-  m->epfd = epoll_create1(EPOLL_CLOEXEC);
-  m->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (m->epfd < 0 || m->wakefd < 0)
+  int lrc = es_loop_new(&m->loop);
+  if (lrc) {
+    rc = lrc == ENOMEM ? EVENTSOURCE_ERR_NOMEM : EVENTSOURCE_ERR_SYSTEM;
     goto fail;
-  struct epoll_event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.events = EPOLLIN;
-  ev.data.fd = m->wakefd;
-  if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wakefd, &ev) != 0)
-    goto fail;
+  }
+  m->wakefd = es_loop_wakeup_fd(m->loop);
   m->cm = curl_multi_init();
   if (!m->cm) {
     rc = EVENTSOURCE_ERR_CURL;
@@ -442,10 +366,7 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
 fail:
   if (m->cm)
     curl_multi_cleanup(m->cm);
-  if (m->epfd >= 0)
-    close(m->epfd);
-  if (m->wakefd >= 0)
-    close(m->wakefd);
+  es_loop_free(m->loop);
   pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
 fail_mutex:
@@ -471,11 +392,10 @@ void eventsource_multi_free(eventsource_multi_t *m) {
   /* The last callback of all: an adapter may release itself on it. */
   if (m->sock_fn)
     m->sock_fn(m, m->wakefd, EVENTSOURCE_POLL_REMOVE, m->sock_ud, m->wake_socketp);
-  close(m->epfd);
-  close(m->wakefd);
+  es_loop_free(m->loop);
   pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
-  es_free(m->heap);
+  es_heap_free(&m->heap);
   es_free(m);
   curl_global_cleanup();
 }
@@ -549,10 +469,9 @@ static void process_pending(eventsource_multi_t *m) {
 static void process_deadlines(eventsource_multi_t *m) {
   uint64_t now = es_now_ms();
   /* Each step moves or clears the top's deadline, so this ends. */
-  while (m->heap_n && m->heap[0]->link.deadline <= now) {
-    eventsource_t *es = m->heap[0];
+  eventsource_t *es;
+  while ((es = es_heap_top(&m->heap)) && es->link.deadline <= now)
     apply(m, es, es_source_deadline(es, now));
-  }
 }
 
 /* The earliest of libcurl's timer and our deadlines, absolute ms. */
@@ -561,8 +480,9 @@ static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct >= 0)
     at = now + (uint64_t)ct;
-  if (m->heap_n && m->heap[0]->link.deadline < at)
-    at = m->heap[0]->link.deadline;
+  eventsource_t *top = es_heap_top(&m->heap);
+  if (top && top->link.deadline < at)
+    at = top->link.deadline;
   return at;
 }
 
@@ -631,6 +551,26 @@ static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int fla
 
 const char *es_multi_error(const eventsource_multi_t *m) { return m->error; }
 
+struct ready_ctx {
+  eventsource_multi_t *m;
+  eventsource_error_t rc;
+};
+
+/* A descriptor the built-in loop found ready (es_loop_wait). */
+static void on_ready(int fd, unsigned ready, void *userdata) {
+  struct ready_ctx *ctx = userdata;
+  eventsource_multi_t *m = ctx->m;
+  if (fd == m->wakefd) {
+    drain_wakeup(m);
+    return;
+  }
+  int flags = ((ready & ES_LOOP_IN) ? CURL_CSELECT_IN : 0) |
+              ((ready & ES_LOOP_OUT) ? CURL_CSELECT_OUT : 0) |
+              ((ready & ES_LOOP_ERR) ? CURL_CSELECT_ERR : 0);
+  if (socket_action(m, fd, flags) != CURLM_OK)
+    ctx->rc = EVENTSOURCE_ERR_CURL;
+}
+
 eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_ms) {
   if (!m)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
@@ -651,28 +591,13 @@ eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_m
       d = INT32_MAX;
     wait = timeout_ms >= 0 && (uint64_t)timeout_ms < d ? timeout_ms : (int)d;
   }
-  struct epoll_event evs[64];
-  int n = epoll_wait(m->epfd, evs, 64, wait);
-  eventsource_error_t rc = EVENTSOURCE_OK;
-  if (n < 0 && errno != EINTR) {
-    snprintf(m->error, sizeof m->error, "epoll_wait: %s", strerror(errno));
+  struct ready_ctx ctx = {m, EVENTSOURCE_OK};
+  int werr = es_loop_wait(m->loop, wait, on_ready, &ctx);
+  eventsource_error_t rc = ctx.rc;
+  if (werr) {
+    snprintf(m->error, sizeof m->error, "waiting with %s: %s", es_loop_backend_name(),
+             strerror(werr));
     rc = EVENTSOURCE_ERR_SYSTEM;
-  }
-  for (int i = 0; i < n; i++) {
-    int fd = evs[i].data.fd;
-    if (fd == m->wakefd) {
-      drain_wakeup(m);
-      continue;
-    }
-    int flags = 0;
-    if (evs[i].events & (EPOLLIN | EPOLLHUP))
-      flags |= CURL_CSELECT_IN;
-    if (evs[i].events & EPOLLOUT)
-      flags |= CURL_CSELECT_OUT;
-    if (evs[i].events & EPOLLERR)
-      flags |= CURL_CSELECT_ERR;
-    if (socket_action(m, fd, flags) != CURLM_OK)
-      rc = EVENTSOURCE_ERR_CURL;
   }
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct == 0)
