@@ -21,44 +21,10 @@
 #include "heap.h"
 #include "internal.h"
 #include "loop.h"
+#include "multi_int.h"
 #include "os.h"
 #include "policy.h"
 
-#define NO_DEADLINE UINT64_MAX
-
-struct eventsource_multi {
-  CURLM *cm;
-  es_loop *loop;         /* the built-in loop's descriptors */
-  int wakefd;            /* es_loop_wakeup_fd(loop) */
-  _Atomic int wake_pending;
-
-  eventsource_socket_fn sock_fn;
-  void *sock_ud;
-  eventsource_timer_fn timer_fn;
-  void *timer_ud;
-  void *wake_socketp;
-  uint64_t announced;   /* absolute deadline last given to timer_fn */
-  int timer_armed;
-
-  es_heap heap;          /* the sources' deadlines */
-
-  eventsource_t *sources; /* doubly linked */
-  size_t nsources;
-  _Atomic size_t nactive; /* read by eventsource_multi_run() between steps */
-
-  pthread_mutex_t lock;   /* guards the pending list */
-  /* Held by the loop thread for the whole of each step, so that another
-   * thread can tell "no step yet, and none can start" apart from "a step is
-   * running" before the loop thread is known (eventsource_multi_remove). */
-  pthread_mutex_t step_lock;
-  eventsource_t *pending, *pending_tail;
-
-  int curl_dead;
-  char error[160]; /* the last loop failure, with libcurl's message */ /* a socket callback failed: libcurl refuses the multi */
-  pthread_t loop_thread;
-  _Atomic int loop_thread_set;
-  int in_step;
-};
 
 /* ------------------------------------------------------------------------ */
 /* Deadlines (lib/heap.c)                                                   */
@@ -92,7 +58,7 @@ eventsource_error_t eventsource_multi_wakeup(eventsource_multi_t *m) {
   return es_loop_wakeup(m->loop) ? EVENTSOURCE_ERR_SYSTEM : EVENTSOURCE_OK;
 }
 
-static void drain_wakeup(eventsource_multi_t *m) {
+void es_multi_drain_wakeup(eventsource_multi_t *m) {
   atomic_store(&m->wake_pending, 0);
   es_loop_drain(m->loop);
 }
@@ -404,7 +370,7 @@ void eventsource_multi_free(eventsource_multi_t *m) {
 /* The step                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void begin_step(eventsource_multi_t *m) {
+void es_multi_begin_step(eventsource_multi_t *m) {
   pthread_mutex_lock(&m->step_lock);
   if (!atomic_load(&m->loop_thread_set) ||
       !pthread_equal(m->loop_thread, pthread_self())) {
@@ -475,7 +441,7 @@ static void process_deadlines(eventsource_multi_t *m) {
 }
 
 /* The earliest of libcurl's timer and our deadlines, absolute ms. */
-static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
+uint64_t es_multi_next_deadline(eventsource_multi_t *m, uint64_t now) {
   uint64_t at = NO_DEADLINE;
   long ct = -1;
   if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct >= 0)
@@ -486,7 +452,7 @@ static uint64_t next_deadline(eventsource_multi_t *m, uint64_t now) {
   return at;
 }
 
-static int has_pending(eventsource_multi_t *m) {
+int es_multi_has_pending(eventsource_multi_t *m) {
   pthread_mutex_lock(&m->lock);
   int r = m->pending != NULL;
   pthread_mutex_unlock(&m->lock);
@@ -494,13 +460,13 @@ static int has_pending(eventsource_multi_t *m) {
 }
 
 /* After libcurl did its work: completions, queued requests, deadlines. */
-static void settle(eventsource_multi_t *m) {
+void es_multi_settle(eventsource_multi_t *m) {
   do {
     process_done(m);
     process_pending(m);
     process_deadlines(m);
     process_done(m);
-  } while (has_pending(m));
+  } while (es_multi_has_pending(m));
 }
 
 /* Tells the application's timer callback about a changed deadline. */
@@ -508,7 +474,7 @@ static void announce_timer(eventsource_multi_t *m) {
   if (!m->timer_fn)
     return;
   uint64_t now = es_now_ms();
-  uint64_t at = next_deadline(m, now);
+  uint64_t at = es_multi_next_deadline(m, now);
   if (at == NO_DEADLINE) {
     if (m->timer_armed) {
       m->timer_armed = 0;
@@ -525,171 +491,10 @@ static void announce_timer(eventsource_multi_t *m) {
   m->timer_fn(m, ms, m->timer_ud);
 }
 
-static void end_step(eventsource_multi_t *m) {
-  settle(m);
+void es_multi_end_step(eventsource_multi_t *m) {
+  es_multi_settle(m);
   m->in_step = 0;
   announce_timer(m);
   pthread_mutex_unlock(&m->step_lock);
 }
 
-/* If libcurl ever declares the whole multi dead (CURLM_ABORTED_BY_CALLBACK;
- * our socket callback no longer returns errors, but a future libcurl might),
- * libcurl 7.88 crashes in the next curl_multi_socket_action(): stop calling
- * it. Failures are remembered with libcurl's message for es_multi_error(). */
-static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int flags) {
-  int running;
-  if (m->curl_dead)
-    return CURLM_ABORTED_BY_CALLBACK;
-  CURLMcode mc = curl_multi_socket_action(m->cm, fd, flags, &running);
-  if (mc == CURLM_ABORTED_BY_CALLBACK)
-    m->curl_dead = 1;
-  if (mc != CURLM_OK)
-    snprintf(m->error, sizeof m->error, "curl_multi_socket_action: %s (CURLMcode %d)",
-             curl_multi_strerror(mc), (int)mc);
-  return mc;
-}
-
-const char *es_multi_error(const eventsource_multi_t *m) { return m->error; }
-
-struct ready_ctx {
-  eventsource_multi_t *m;
-  eventsource_error_t rc;
-};
-
-/* A descriptor the built-in loop found ready (es_loop_wait). */
-static void on_ready(int fd, unsigned ready, void *userdata) {
-  struct ready_ctx *ctx = userdata;
-  eventsource_multi_t *m = ctx->m;
-  if (fd == m->wakefd) {
-    drain_wakeup(m);
-    return;
-  }
-  int flags = ((ready & ES_LOOP_IN) ? CURL_CSELECT_IN : 0) |
-              ((ready & ES_LOOP_OUT) ? CURL_CSELECT_OUT : 0) |
-              ((ready & ES_LOOP_ERR) ? CURL_CSELECT_ERR : 0);
-  if (socket_action(m, fd, flags) != CURLM_OK)
-    ctx->rc = EVENTSOURCE_ERR_CURL;
-}
-
-eventsource_error_t eventsource_multi_poll(eventsource_multi_t *m, int timeout_ms) {
-  if (!m)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (m->sock_fn || m->timer_fn || m->in_step)
-    return EVENTSOURCE_ERR_STATE;
-  begin_step(m);
-  settle(m);
-  uint64_t now = es_now_ms();
-  uint64_t at = next_deadline(m, now);
-  int wait;
-  if (has_pending(m))
-    wait = 0;
-  else if (at == NO_DEADLINE)
-    wait = timeout_ms;
-  else {
-    uint64_t d = at <= now ? 0 : at - now;
-    if (d > INT32_MAX)
-      d = INT32_MAX;
-    wait = timeout_ms >= 0 && (uint64_t)timeout_ms < d ? timeout_ms : (int)d;
-  }
-  struct ready_ctx ctx = {m, EVENTSOURCE_OK};
-  int werr = es_loop_wait(m->loop, wait, on_ready, &ctx);
-  eventsource_error_t rc = ctx.rc;
-  if (werr) {
-    snprintf(m->error, sizeof m->error, "waiting with %s: %s", es_loop_backend_name(),
-             strerror(werr));
-    rc = EVENTSOURCE_ERR_SYSTEM;
-  }
-  long ct = -1;
-  if (curl_multi_timeout(m->cm, &ct) == CURLM_OK && ct == 0)
-    if (socket_action(m, CURL_SOCKET_TIMEOUT, 0) != CURLM_OK)
-      rc = EVENTSOURCE_ERR_CURL;
-  end_step(m);
-  return rc;
-}
-
-eventsource_error_t eventsource_multi_run(eventsource_multi_t *m) {
-  if (!m)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  while (m->nactive > 0 || has_pending(m)) {
-    eventsource_error_t rc = eventsource_multi_poll(m, -1);
-    if (rc)
-      return rc;
-  }
-  return EVENTSOURCE_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Driving from the application's loop                                       */
-/* ------------------------------------------------------------------------ */
-
-eventsource_error_t eventsource_multi_set_socket_callback(eventsource_multi_t *m,
-                                                          eventsource_socket_fn fn,
-                                                          void *userdata) {
-  if (!m || !fn)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (m->nsources || m->sock_fn)
-    return EVENTSOURCE_ERR_STATE;
-  m->sock_fn = fn;
-  m->sock_ud = userdata;
-  if (fn(m, m->wakefd, EVENTSOURCE_POLL_IN, userdata, NULL) != 0) {
-    m->sock_fn = NULL;
-    return EVENTSOURCE_ERR_CALLBACK;
-  }
-  return EVENTSOURCE_OK;
-}
-
-eventsource_error_t eventsource_multi_set_timer_callback(eventsource_multi_t *m,
-                                                         eventsource_timer_fn fn,
-                                                         void *userdata) {
-  if (!m || !fn)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (m->nsources)
-    return EVENTSOURCE_ERR_STATE;
-  m->timer_fn = fn;
-  m->timer_ud = userdata;
-  return EVENTSOURCE_OK;
-}
-
-eventsource_error_t eventsource_multi_assign(eventsource_multi_t *m, int fd,
-                                             void *socketp) {
-  if (!m || fd < 0)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (fd == m->wakefd) {
-    m->wake_socketp = socketp;
-    return EVENTSOURCE_OK;
-  }
-  return curl_multi_assign(m->cm, fd, socketp) == CURLM_OK ? EVENTSOURCE_OK
-                                                           : EVENTSOURCE_ERR_NOT_FOUND;
-}
-
-eventsource_error_t eventsource_multi_socket_action(eventsource_multi_t *m, int fd,
-                                                    int events) {
-  if (!m || fd < 0 || m->in_step)
-    return m && m->in_step ? EVENTSOURCE_ERR_STATE : EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  begin_step(m);
-  eventsource_error_t rc = EVENTSOURCE_OK;
-  if (fd == m->wakefd) {
-    drain_wakeup(m);
-  } else {
-    int flags = ((events & EVENTSOURCE_POLL_IN) ? CURL_CSELECT_IN : 0) |
-                ((events & EVENTSOURCE_POLL_OUT) ? CURL_CSELECT_OUT : 0);
-    if (socket_action(m, fd, flags) != CURLM_OK)
-      rc = EVENTSOURCE_ERR_CURL;
-  }
-  end_step(m);
-  return rc;
-}
-
-eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m) {
-  if (!m)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
-  if (m->in_step)
-    return EVENTSOURCE_ERR_STATE;
-  begin_step(m);
-  m->timer_armed = 0;
-  eventsource_error_t rc = EVENTSOURCE_OK;
-  if (socket_action(m, CURL_SOCKET_TIMEOUT, 0) != CURLM_OK)
-    rc = EVENTSOURCE_ERR_CURL;
-  end_step(m);
-  return rc;
-}

@@ -74,7 +74,7 @@ START_TEST(test_heap_order) {
   ck_assert_ptr_null(es_heap_top(&h));
   ck_assert_int_eq(es_heap_reserve(&h, N), 0);
   for (int i = 0; i < N; i++) {
-    es[i].heap_index = SIZE_MAX;
+    es[i].link.heap_index = SIZE_MAX;
     es_heap_set(&h, &es[i], 1 + rnd() % 1000);
   }
   /* Move some, take some out (at 0 or es_heap_remove), twice is harmless. */
@@ -82,24 +82,24 @@ START_TEST(test_heap_order) {
     es_heap_set(&h, &es[i], 1 + rnd() % 1000);
   for (int i = 1; i < N; i += 7) {
     es_heap_set(&h, &es[i], 0);
-    ck_assert_uint_eq(es[i].deadline, 0);
-    ck_assert_uint_eq(es[i].heap_index, SIZE_MAX);
+    ck_assert_uint_eq(es[i].link.deadline, 0);
+    ck_assert_uint_eq(es[i].link.heap_index, SIZE_MAX);
     es_heap_remove(&h, &es[i]);
   }
   for (int i = 2; i < N; i += 11)
     es_heap_remove(&h, &es[i]);
   size_t expect = 0;
   for (int i = 0; i < N; i++)
-    expect += es[i].heap_index != SIZE_MAX;
+    expect += es[i].link.heap_index != SIZE_MAX;
   ck_assert_uint_eq(h.n, expect);
   uint64_t last = 0;
   size_t popped = 0;
   eventsource_t *top;
   while ((top = es_heap_top(&h))) {
-    ck_assert_uint_ge(top->deadline, last);
-    last = top->deadline;
+    ck_assert_uint_ge(top->link.deadline, last);
+    last = top->link.deadline;
     es_heap_remove(&h, top);
-    ck_assert_uint_eq(top->heap_index, SIZE_MAX);
+    ck_assert_uint_eq(top->link.heap_index, SIZE_MAX);
     popped++;
   }
   ck_assert_uint_eq(popped, expect);
