@@ -53,7 +53,8 @@
 TSAN_SUITES ?= test_multi test_request test_events test_response test_reconnect \
                test_hooks test_restart test_close test_adapters test_proxy \
                test_contract test_ssecat test_examples test_errors test_policy \
-               test_listeners test_source_offline test_hostile test_soak test_server
+               test_listeners test_source_offline test_hostile test_soak test_server \
+               test_loop
 TSAN_BASE_OPTIONS := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
                      history_size=4 suppressions=$(CURDIR)/mk/tsan.supp
 
