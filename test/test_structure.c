@@ -42,7 +42,7 @@ static const char *src_dir(void) {
 
 /* Reads one object's defined and undefined global symbols (nm -P). */
 static void read_object(module *m, const char *path) {
-  char cmd[1300];
+  char cmd[1500];
   snprintf(cmd, sizeof cmd, "nm -P '%s'", path);
   FILE *f = popen(cmd, "r");
   ck_assert_msg(f != NULL, "cannot run nm");
@@ -75,7 +75,7 @@ static void load(void) {
     module *m = &mods[nmods++];
     memcpy(m->name, e->d_name, n - 2);
     m->name[n - 2] = '\0';
-    char path[1200];
+    char path[1400];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     read_object(m, path);
   }
@@ -162,7 +162,7 @@ START_TEST(test_file_sizes) {
     size_t n = strlen(e->d_name);
     if (n < 3 || (strcmp(e->d_name + n - 2, ".c") != 0 && strcmp(e->d_name + n - 2, ".h") != 0))
       continue;
-    char path[1200];
+    char path[1400];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
