@@ -1,30 +1,8 @@
 /*
  * event.c - the public accessors of eventsource_event_t (event.h has the
- * struct and its constructor).
+ * struct and its inline constructor).
  */
 #include "event.h"
-
-#include <string.h>
-
-void es_event_init(eventsource_event_t *ev, eventsource_kind_t kind,
-                   const char *id, size_t id_len) {
-  static const struct {
-    const char *name;
-    size_t len;
-  } names[] = {[EVENTSOURCE_KIND_MESSAGE] = {"message", 7},
-               [EVENTSOURCE_KIND_OPEN] = {"open", 4},
-               [EVENTSOURCE_KIND_ERROR] = {"error", 5},
-               [EVENTSOURCE_KIND_COMMENT] = {"comment", 7}};
-  memset(ev, 0, sizeof *ev);
-  ev->kind = kind;
-  ev->type = names[kind].name;
-  ev->type_len = names[kind].len;
-  ev->data = "";
-  ev->id = id;
-  ev->id_len = id_len;
-  ev->message = "";
-  ev->reconnect_ms = -1;
-}
 
 eventsource_kind_t eventsource_event_kind(const eventsource_event_t *ev) {
   return ev ? ev->kind : EVENTSOURCE_KIND_MESSAGE;

@@ -12,6 +12,10 @@
 
 #include "eventsource.h"
 
+_Static_assert(EVENTSOURCE_KIND_MESSAGE == 0 && EVENTSOURCE_KIND_OPEN == 1 &&
+                   EVENTSOURCE_KIND_ERROR == 2 && EVENTSOURCE_KIND_COMMENT == 3,
+               "es_event_init() indexes its names by kind");
+
 struct eventsource_event {
   eventsource_kind_t kind;
   const char *type;
@@ -32,7 +36,19 @@ struct eventsource_event {
 /* An event of kind with its last event ID (id, id_len): the type is the
  * kind's name ("message", "open", "error", "comment"), data and message are
  * "", reconnect_ms is -1 and the rest 0. */
-void es_event_init(eventsource_event_t *ev, eventsource_kind_t kind,
-                   const char *id, size_t id_len);
+static inline void es_event_init(eventsource_event_t *ev, eventsource_kind_t kind,
+                                 const char *id, size_t id_len) {
+  /* inline: it runs once per event */
+  static const char *const names[] = {"message", "open", "error", "comment"};
+  static const unsigned char lens[] = {7, 4, 5, 7};
+  *ev = (eventsource_event_t){.kind = kind,
+                              .type = names[kind],
+                              .type_len = lens[kind],
+                              .data = "",
+                              .id = id,
+                              .id_len = id_len,
+                              .message = "",
+                              .reconnect_ms = -1};
+}
 
 #endif

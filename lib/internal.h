@@ -160,8 +160,6 @@ int es_source_note_failure(eventsource_t *es, eventsource_error_t code, const ch
 /* The response was validated at now: OPEN, then the open notification.
  * Returns 0 to end the transfer (closed from a listener). */
 int es_source_opened(eventsource_t *es, uint64_t now);
-/* Non-zero: stop parsing (closed, restarted or no longer open). */
-int es_source_stop_parsing(eventsource_t *es);
 
 /* ---- multi.c, for run.c ---- */
 /* Queues ops for the loop and wakes it when called from another thread. */

@@ -54,7 +54,7 @@ static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
 }
 
 /* Has a close or a restart been asked for (by a listener or a thread)? */
-static int stop_asked(const eventsource_t *es) {
+static inline int stop_asked(const eventsource_t *es) {
   return es_is_closed(es) || (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) &
                               (ES_OP_RESTART | ES_OP_CLOSE));
 }
@@ -65,8 +65,9 @@ static int close_asked(const eventsource_t *es) {
          (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) & ES_OP_CLOSE);
 }
 
-int es_source_stop_parsing(eventsource_t *es) {
-  return stop_asked(es) || es->phase != ES_OPEN;
+/* Non-zero: stop parsing (closed, restarted or no longer open). */
+static inline int stop_parsing(eventsource_t *es) {
+  return es->phase != ES_OPEN || stop_asked(es);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -85,7 +86,7 @@ static int on_event(void *ctx, const char *type, size_t type_len,
   ev.data = data;
   ev.data_len = data_len;
   dispatch(es, &ev);
-  return es_source_stop_parsing(es);
+  return stop_parsing(es);
 }
 
 static int on_retry(void *ctx, uint64_t ms) {
@@ -103,7 +104,7 @@ static int on_comment(void *ctx, const char *text, size_t len) {
   ev.data = text;
   ev.data_len = len;
   dispatch(es, &ev);
-  return es_source_stop_parsing(es);
+  return stop_parsing(es);
 }
 
 static int on_parse_error(void *ctx, eventsource_error_t code,
@@ -111,7 +112,7 @@ static int on_parse_error(void *ctx, eventsource_error_t code,
   eventsource_t *es = ctx;
   es_set_error(es, code, 0, 0, "%s", message);
   notify_error(es, 0, -1);
-  return es_source_stop_parsing(es);
+  return stop_parsing(es);
 }
 
 const es_parser_callbacks es_source_parser_callbacks = {on_event, on_retry, on_comment,
@@ -134,14 +135,14 @@ int es_source_opened(eventsource_t *es, uint64_t now) {
     dispatch(es, &ev);
     leave(es);
   }
-  return !es_source_stop_parsing(es);
+  return !stop_parsing(es);
 }
 
 static int sink_opened(void *ctx) { return es_source_opened(ctx, es_now_ms()); }
 
 static int sink_bytes(void *ctx, const char *buf, size_t len) {
   eventsource_t *es = ctx;
-  if (es_source_stop_parsing(es) || !enter(es))
+  if (stop_parsing(es) || !enter(es))
     return ES_PARSER_STOPPED;
   int rc = es_parser_feed(es->parser, buf, len);
   leave(es);
