@@ -2,7 +2,9 @@
  * test_structure.c - the shape of lib/ that docs/HACKING.md promises: no
  * module calls into a module that calls back into it (read off the built
  * objects with nm), the state machine does not call the loop, and no file
- * in lib/ is much over 600 lines.
+ * in lib/ is much over 600 lines; and that everything but the epoll backend
+ * is plain POSIX 2008 C11, so that a port to another system touches only the
+ * loop backend.
  */
 #include <check.h>
 #include <dirent.h>
@@ -179,14 +181,62 @@ START_TEST(test_file_sizes) {
 }
 END_TEST
 
+/* Each lib/ file but loop_epoll.c compiles as C11 with nothing but POSIX
+ * 2008 (no _GNU_SOURCE), and only loop_epoll.c names epoll or eventfd. */
+START_TEST(test_posix_only) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/lib", src_dir());
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "no %s", dir);
+  struct dirent *e;
+  int checked = 0;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0)
+      continue;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int linux_only = 0;
+    while (fgets(line, sizeof line, f))
+      linux_only |= strstr(line, "<sys/epoll.h>") || strstr(line, "<sys/eventfd.h>");
+    fclose(f);
+    if (strcmp(e->d_name, "loop_epoll.c") == 0) {
+      ck_assert_msg(linux_only, "loop_epoll.c does not include <sys/epoll.h>?");
+      continue;
+    }
+    ck_assert_msg(!linux_only, "lib/%s includes a Linux-only header", e->d_name);
+    char cmd[3200];
+    snprintf(cmd, sizeof cmd,
+             "${CC:-cc} -fsyntax-only -std=c11 -D_POSIX_C_SOURCE=200809L -Werror "
+             "-I'%s/include' -I'%s/lib' $(pkg-config --cflags libcurl 2>/dev/null) "
+             "'%s' 2>&1",
+             src_dir(), src_dir(), path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[512] = "";
+    size_t got = fread(out, 1, sizeof out - 1, p);
+    out[got] = '\0';
+    int rc = pclose(p);
+    ck_assert_msg(rc == 0, "lib/%s is not plain POSIX C11: %s", e->d_name, out);
+    checked++;
+  }
+  closedir(d);
+  ck_assert_int_gt(checked, 10);
+}
+END_TEST
+
 static Suite *structure_suite(void) {
   Suite *s = suite_create("structure");
   TCase *tc = tcase_create("modules");
-  tcase_set_timeout(tc, 30);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_objects_found);
   tcase_add_test(tc, test_no_cycle);
   tcase_add_test(tc, test_one_way);
   tcase_add_test(tc, test_file_sizes);
+  tcase_add_test(tc, test_posix_only);
   suite_add_tcase(s, tc);
   return s;
 }
