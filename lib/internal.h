@@ -84,7 +84,9 @@ struct eventsource {
   _Atomic unsigned ops;      /* ES_OP_*: requests waiting for the loop */
   /* Held by the loop thread while it runs listeners and hooks of this
    * source, so that eventsource_close() from another thread can wait for a
-   * listener that is running to return (the header documents it). */
+   * listener that is running to return (the header documents it). Taken
+   * once per piece of body libcurl hands over (es_parser_feed() of it may
+   * dispatch many events), not once per event. */
   pthread_mutex_t cb_lock;
   /* Guards `multi` for other threads (close, restart, remove). */
   pthread_mutex_t multi_lock;
