@@ -52,6 +52,7 @@
 
 #include "alloc.h"
 #include "parser_int.h"
+#include "scan.h"
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
 static const unsigned char FFFD[3] = {0xEF, 0xBF, 0xBD};
@@ -256,7 +257,8 @@ static int field_bytes(es_parser *p, const unsigned char *s, size_t n) {
     p->retry_digits += n;
     return ES_PARSER_OK;
   default: /* data, event, comment */
-    return decode(p, s, n);
+    /* bytes known to be ASCII need no decoding between characters */
+    return p->ascii && !p->u8.need ? sink(p, s, n) : decode(p, s, n);
   }
 }
 
@@ -430,18 +432,88 @@ static int line_end(es_parser *p) {
   }
 }
 
-/* The stream after the BOM. */
+/* A whole ASCII line s[0..len) at a line start, its end (CR when cr) in
+ * the chunk: the common fields without the general machinery. Returns
+ * R_SLOW, having changed nothing, for anything else (a comment, retry:, a
+ * limit hit, a name without colon, an unknown field), which the general path
+ * then takes. */
+#define R_SLOW 4
+static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
+  if (len == 0) {
+    p->skip_lf = (unsigned char)cr;
+    return dispatch(p);
+  }
+  if (p->next_max_line && len > p->next_max_line)
+    return R_SLOW;
+  const unsigned char *v;
+  size_t vl;
+  es_buf *b;
+  size_t hint = 0;
+  int field;
+  if (len >= 5 && memcmp(s, "data:", 5) == 0) {
+    v = s + 5;
+    vl = len - 5;
+    field = F_DATA;
+    b = &p->data;
+  } else if (len >= 3 && memcmp(s, "id:", 3) == 0) {
+    v = s + 3;
+    vl = len - 3;
+    field = F_ID;
+    b = &p->scratch;
+  } else if (len >= 6 && memcmp(s, "event:", 6) == 0) {
+    v = s + 6;
+    vl = len - 6;
+    field = F_EVENT;
+    b = &p->type;
+  } else {
+    return R_SLOW;
+  }
+  if (vl && *v == ' ')
+    v++, vl--;
+  if (field == F_DATA) {
+    if (p->max_event) {
+      if (p->data.len > p->max_event || vl > p->max_event - p->data.len)
+        return R_SLOW; /* TOO_LARGE, the general way */
+      hint = p->max_event + 1;
+    }
+    if (es_buf_reserve(b, vl + 1, hint))
+      return ES_PARSER_NOMEM;
+    memcpy(b->p + b->len, v, vl);
+    b->len += vl;
+    b->p[b->len++] = '\n';
+  } else if (field == F_ID) {
+    if ((p->max_id && vl > p->max_id) || memchr(v, 0, vl))
+      return R_SLOW; /* not adopted, the general way */
+    b->len = 0;
+    if (vl) {
+      if (es_buf_reserve(b, vl, 0))
+        return ES_PARSER_NOMEM;
+      memcpy(b->p, v, vl);
+      b->len = vl;
+    }
+    es_buf_str(b); /* idstr must stay NUL-terminated once swapped in */
+    es_buf_swap(&p->scratch, &p->idbuf);
+    p->scratch.len = 0;
+    p->id_dirty = 1;
+  } else {
+    b->len = 0;
+    if (vl) {
+      if (es_buf_reserve(b, vl, 0))
+        return ES_PARSER_NOMEM;
+      memcpy(b->p, v, vl);
+      b->len = vl;
+    }
+  }
+  p->max_line = p->next_max_line;
+  p->field = (unsigned char)field;
+  p->skip_lf = (unsigned char)cr;
+  return ES_PARSER_OK;
+}
+
+/* The stream after the BOM: one scan per line finds its end (CR or LF) and
+ * tells whether it is ASCII; whole ASCII lines take fast_line(). */
 static int feed_lines(es_parser *p, const unsigned char *s, size_t n) {
   const unsigned char *end = s + n;
-  /* the next LF and the next CR at or after s (end: none in the chunk);
-   * searched again only once passed, so each byte is scanned at most once
-   * per character */
-  const unsigned char *lf = memchr(s, '\n', n);
-  const unsigned char *cr = memchr(s, '\r', n);
-  if (!lf)
-    lf = end;
-  if (!cr)
-    cr = end;
   while (s < end) {
     if (p->skip_lf) {
       p->skip_lf = 0;
@@ -450,31 +522,25 @@ static int feed_lines(es_parser *p, const unsigned char *s, size_t n) {
         continue;
       }
     }
-    if (lf < s) {
-      lf = memchr(s, '\n', (size_t)(end - s));
-      if (!lf)
-        lf = end;
-    }
-    if (cr < s) {
-      cr = memchr(s, '\r', (size_t)(end - s));
-      if (!cr)
-        cr = end;
-    }
-    const unsigned char *eol = lf < cr ? lf : cr;
-    if (eol > s) {
-      int r = line_bytes(p, s, (size_t)(eol - s));
-      if (r)
+    unsigned high = 0;
+    size_t len = es_scan_eol(s, (size_t)(end - s), &high);
+    const unsigned char *eol = s + len;
+    int r = R_SLOW;
+    if (eol < end && !high && p->ls == LS_START && !p->skipping)
+      r = fast_line(p, s, len, *eol == '\r');
+    if (r == R_SLOW) {
+      p->ascii = !high;
+      if (len && (r = line_bytes(p, s, len)) != ES_PARSER_OK)
         return r;
-      s = eol;
-      if (s == end)
+      if (eol == end)
         break;
+      if (*eol == '\r')
+        p->skip_lf = 1;
+      r = line_end(p);
     }
-    if (*s == '\r')
-      p->skip_lf = 1;
-    s++;
-    int r = line_end(p);
     if (r)
       return r;
+    s = eol + 1;
   }
   return ES_PARSER_OK;
 }

@@ -53,6 +53,7 @@ struct es_parser {
   size_t retry_digits;
 
   es_u8 u8; /* the WHATWG UTF-8 decoder's state */
+  unsigned char ascii; /* the bytes line_bytes() is given are all ASCII */
 
   /* buffers */
   es_buf data;    /* data buffer */
