@@ -6,6 +6,14 @@
 #include "alloc.h"
 #include "event.h"
 
+/* FNV-1a: cheap for the few bytes of an event type. */
+static uint32_t type_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
 void es_listeners_init(es_listeners *l) {
   memset(l, 0, sizeof *l);
   l->next_id = 1;
@@ -36,12 +44,14 @@ eventsource_error_t es_listeners_add(es_listeners *l, int what, const char *type
     e->type = es_memdup0(type, e->type_len);
     if (!e->type)
       return EVENTSOURCE_ERR_NOMEM;
+    e->hash = type_hash(e->type, e->type_len);
   }
   e->id = l->next_id++;
   e->what = what;
   e->fn = fn;
   e->userdata = userdata;
   l->n++;
+  l->live[what]++;
   if (id)
     *id = e->id;
   return EVENTSOURCE_OK;
@@ -66,6 +76,7 @@ eventsource_error_t es_listeners_remove(es_listeners *l,
   for (size_t i = 0; i < l->n; i++) {
     if (l->v[i].id == id) {
       l->v[i].id = 0;
+      l->live[l->v[i].what]--;
       l->removed = 1;
       if (!l->dispatching)
         compact(l);
@@ -75,32 +86,41 @@ eventsource_error_t es_listeners_remove(es_listeners *l,
   return EVENTSOURCE_ERR_NOT_FOUND;
 }
 
-static int matches(const es_listener *e, int pass, const eventsource_event_t *ev) {
-  if (e->id == 0)
-    return 0;
-  if (ev->kind == EVENTSOURCE_KIND_COMMENT)
-    return pass == 0 && e->what == ES_LISTEN_COMMENT;
-  if (pass == 0)
-    return e->what == ES_LISTEN_TYPE && e->type_len == ev->type_len &&
-           memcmp(e->type, ev->type, ev->type_len) == 0;
-  return e->what == ES_LISTEN_ANY;
-}
-
 void es_listeners_dispatch(es_listeners *l, eventsource_t *es,
-                           const eventsource_event_t *ev,
-                           int (*stop)(const eventsource_t *es)) {
+                           const eventsource_event_t *ev, const _Atomic int *closed) {
   /* Only the listeners present now; the array may move if one is added. */
   size_t n = l->n;
   l->dispatching++;
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < n; i++) {
+  if (ev->kind == EVENTSOURCE_KIND_COMMENT) {
+    for (size_t i = 0; l->live[ES_LISTEN_COMMENT] && i < n; i++) {
       es_listener *e = &l->v[i];
-      if (!matches(e, pass, ev))
+      if (e->id == 0 || e->what != ES_LISTEN_COMMENT)
         continue;
-      if (stop(es))
+      if (atomic_load(closed))
         goto out;
       e->fn(es, ev, e->userdata);
     }
+    goto out;
+  }
+  if (l->live[ES_LISTEN_TYPE]) {
+    uint32_t h = type_hash(ev->type, ev->type_len);
+    for (size_t i = 0; i < n; i++) {
+      es_listener *e = &l->v[i];
+      if (e->hash != h || e->id == 0 || e->what != ES_LISTEN_TYPE ||
+          e->type_len != ev->type_len || memcmp(e->type, ev->type, ev->type_len) != 0)
+        continue;
+      if (atomic_load(closed))
+        goto out;
+      e->fn(es, ev, e->userdata);
+    }
+  }
+  for (size_t i = 0; l->live[ES_LISTEN_ANY] && i < n; i++) {
+    es_listener *e = &l->v[i];
+    if (e->id == 0 || e->what != ES_LISTEN_ANY)
+      continue;
+    if (atomic_load(closed))
+      goto out;
+    e->fn(es, ev, e->userdata);
   }
 out:
   if (--l->dispatching == 0 && l->removed)

@@ -8,7 +8,9 @@
 #ifndef EVENTSOURCE_LISTENERS_H
 #define EVENTSOURCE_LISTENERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "eventsource.h"
 
@@ -21,6 +23,7 @@ typedef struct es_listener {
   int what;
   char *type;
   size_t type_len;
+  uint32_t hash; /* of type: compared before the bytes */
   eventsource_listener_fn fn;
   void *userdata;
 } es_listener;
@@ -31,6 +34,7 @@ typedef struct es_listeners {
   eventsource_listener_id_t next_id;
   int dispatching; /* nesting depth */
   int removed;     /* entries waiting to be compacted */
+  size_t live[3];  /* listeners of each ES_LISTEN_* not removed */
 } es_listeners;
 
 void es_listeners_init(es_listeners *l);
@@ -42,10 +46,11 @@ eventsource_error_t es_listeners_remove(es_listeners *l,
                                         eventsource_listener_id_t id);
 
 /* Calls, in order, each listener that matches ev (type listeners first, then
- * any-listeners, or comment listeners for a comment). Before each call,
- * stop(es) is asked whether to stop (the source was closed). */
+ * any-listeners, or comment listeners for a comment), stopping as soon as
+ * *closed is set (the source was closed by one of them or another thread).
+ * An event type is found by its hash and length before its bytes are
+ * compared, and a kind of listener no one registered costs nothing. */
 void es_listeners_dispatch(es_listeners *l, eventsource_t *es,
-                           const eventsource_event_t *ev,
-                           int (*stop)(const eventsource_t *es));
+                           const eventsource_event_t *ev, const _Atomic int *closed);
 
 #endif

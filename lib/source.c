@@ -36,7 +36,7 @@ static void leave(eventsource_t *es) { pthread_mutex_unlock(&es->cb_lock); }
 /* Dispatches ev (the caller holds cb_lock); nothing once closed. */
 static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
   if (!es_is_closed(es))
-    es_listeners_dispatch(&es->listeners, es, ev, es_is_closed);
+    es_listeners_dispatch(&es->listeners, es, ev, &es->closed);
 }
 
 static void notify_error(eventsource_t *es, int will_reconnect, long delay) {

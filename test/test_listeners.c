@@ -24,7 +24,7 @@ typedef struct {
 
 static reg_ctx *g_ctx;
 
-static int never_stop(const eventsource_t *es) { (void)es; return 0; }
+static _Atomic int never_stop; /* the source is never closed here */
 
 static void rec(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   (void)es;
@@ -69,19 +69,19 @@ START_TEST(test_listener_order_and_types) {
   ck_assert_int_eq(es_listeners_add(&l, ES_LISTEN_TYPE, "message", rec, (void *)"b", NULL), 0);
   ck_assert_int_eq(es_listeners_add(&l, ES_LISTEN_COMMENT, NULL, rec, (void *)"c", NULL), 0);
   eventsource_event_t ev = mk_event(EVENTSOURCE_KIND_MESSAGE, "message");
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "ab*"); /* type listeners in order, then any */
   c.log[0] = 0;
   ev = mk_event(EVENTSOURCE_KIND_MESSAGE, "Message"); /* case-sensitive */
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "*");
   c.log[0] = 0;
   ev = mk_event(EVENTSOURCE_KIND_COMMENT, "comment");
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "c");
   c.log[0] = 0;
   ev = mk_event(EVENTSOURCE_KIND_MESSAGE, "greet");
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "g*");
   es_listeners_free(&l);
 }
@@ -97,14 +97,14 @@ START_TEST(test_listener_remove_during_dispatch) {
   ck_assert_int_eq(es_listeners_add(&l, ES_LISTEN_TYPE, "message", rec, (void *)"x", &c.ids[1]), 0);
   c.remove_index = 1; /* the first removes the second before it runs */
   eventsource_event_t ev = mk_event(EVENTSOURCE_KIND_MESSAGE, "message");
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "r");
   ck_assert_int_eq(es_listeners_remove(&l, c.ids[1]), EVENTSOURCE_ERR_NOT_FOUND);
   /* A listener removing itself. */
   c.remove_index = 0;
   c.log[0] = 0;
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "r");
   ck_assert_uint_eq(l.n, 0);
   ck_assert_int_eq(es_listeners_remove(&l, 0), EVENTSOURCE_ERR_NOT_FOUND);
@@ -125,10 +125,10 @@ START_TEST(test_listener_add_during_dispatch) {
   ck_assert_int_eq(es_listeners_add(&l, ES_LISTEN_TYPE, "message", rec, (void *)"2", NULL), 0);
   ck_assert_int_eq(es_listeners_add(&l, ES_LISTEN_TYPE, "message", rec, (void *)"3", NULL), 0);
   eventsource_event_t ev = mk_event(EVENTSOURCE_KIND_MESSAGE, "message");
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "A123"); /* the new one waits for the next event */
   c.log[0] = 0;
-  es_listeners_dispatch(&l, NULL, &ev, never_stop);
+  es_listeners_dispatch(&l, NULL, &ev, &never_stop);
   ck_assert_str_eq(c.log, "A123N");
   es_listeners_free(&l);
 }
