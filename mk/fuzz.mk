@@ -10,27 +10,33 @@
 #       target (with FUZZ_JOBS > 1 the workers' output is in
 #       $(O)/fuzz/fuzz-N.log). Needs clang and libclang-rt-14-dev (or the matching
 #       compiler-rt) on Debian 12.
+#   make fuzz O=build/fuzz-scalar FUZZ_CPPFLAGS=-DES_SCAN_SCALAR
+#       the same with the parser's portable scan instead of the SSE2/NEON one
+#       (both are checked against the same reference model).
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 FUZZ_ARGS ?=
+FUZZ_CPPFLAGS ?=
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Ilib -Itest $(WARN) -g -O1 \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 # The reference model is test/support/ts_refmodel.c, shared with test_parser.
-FUZZ_SRC := fuzz/fuzz_parser.c test/support/ts_refmodel.c lib/parser.c lib/alloc.c
+FUZZ_SRC := fuzz/fuzz_parser.c test/support/ts_refmodel.c lib/parser.c lib/parser_id.c \
+  lib/buf.c lib/utf8.c lib/alloc.c
 FUZZ_VECTORS := $(sort $(wildcard test/vectors/*.vec))
 
 .PHONY: fuzz fuzz-build
 
 fuzz-build: $(O)/fuzz/fuzz_parser
 
-$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/alloc.h include/eventsource.h \
+$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/parser_int.h lib/scan.h lib/utf8.h lib/buf.h \
+                       lib/alloc.h include/eventsource.h \
                        test/support/ts_refmodel.h
 	@mkdir -p $(@D)
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
 	  echo "make fuzz: $(FUZZ_CC) not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SRC) -o $@
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SRC) -o $@
 
 $(O)/fuzz/vec2seed: fuzz/vec2seed.c test/support/ts_refmodel.c test/support/ts_refmodel.h
 	@mkdir -p $(@D)

@@ -22,3 +22,14 @@ bench-parser-callgrind: $(O)/bench/bench_parser
 	  awk -v w=$$w -v ir=$$ir -v b=$$bytes \
 	    'BEGIN { printf "%-12s %11d bytes %13d Ir %6.2f Ir/byte\n", w, b, ir, ir / b }'; \
 	done
+
+#   make test-scalar
+#       the parser's suites (test_parser with every vector whole, byte by
+#       byte and split at every offset; test_scan; test_machine) built with
+#       the portable scan (-DES_SCAN_SCALAR) instead of SSE2/NEON, under
+#       ASan and UBSan, in $(O)/scalar. CI runs it after `make test`.
+SCALAR_SUITES := test_parser test_scan test_machine
+.PHONY: test-scalar
+test-scalar: deps-test
+	@$(MAKE) --no-print-directory O=$(O)/scalar SAN=1 CPPFLAGS="$(CPPFLAGS) -DES_SCAN_SCALAR" \
+	  TEST_BIN="$(addprefix $(O)/scalar/test/,$(SCALAR_SUITES))" run-tests
