@@ -348,6 +348,7 @@ typedef struct ref {
   ts_sb_t data, type, idbuf, idstr; /* idstr: the last event ID string */
   int skipping;                   /* after a limit, until a blank line */
   int dead;                       /* a callback stopped the parser */
+  int in_finish;                  /* a callback of es_parser_finish()/reset() */
   long calls;                     /* callbacks so far */
 } ref_t;
 
@@ -375,7 +376,9 @@ static void ref_after_cb(ref_t *r) {
   r->calls++;
   if (r->c->cb_setid_at > 0 && r->calls == r->c->cb_setid_at)
     ref_setid(r, r->c->cb_id, r->c->cb_id_n);
-  if (r->c->stop_after > 0 && r->calls == r->c->stop_after) {
+  /* A stop asked from a callback that finish/reset makes cannot be
+   * reported (they return nothing) and changes nothing: the stream is over. */
+  if (r->c->stop_after > 0 && r->calls == r->c->stop_after && !r->in_finish) {
     ts_sb_puts(&r->rec, "stopped");
     ref_emit(r);
     r->dead = 1;
@@ -535,7 +538,12 @@ static void ref_stream(ref_t *r, const unsigned char *s, size_t n,
   }
   for (; next_id < nids; next_id++)
     ref_setid(r, ids[next_id].b, ids[next_id].n);
+  /* Bytes held as a possible BOM (a strict prefix of one, the whole stream)
+   * reach the line rules only when the stream ends: in es_parser_finish(). */
+  static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+  r->in_finish = start == 0 && n > 0 && n < 3 && memcmp(s, bom, n) == 0;
   ref_partial(r, s + start, n - start);
+  r->in_finish = 0;
 }
 
 /* finish/reset: the partial event and the uncommitted id go, the last event
