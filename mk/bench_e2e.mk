@@ -2,7 +2,7 @@
 # the top Makefile; `make bench` runs it with the other bench_* programs.
 #
 #   build/bench/bench_e2e                 throughput (256 MB a stream) and
-#                                         latency, about a minute
+#                                         latency, about 30 s
 #   ES_BENCH_MB=1000 build/bench/bench_e2e   the issue's 1 GB figures
 #   build/bench/bench_e2e bufsize         libcurl's receive buffer, 16-128 KiB
 #
