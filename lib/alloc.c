@@ -1,6 +1,7 @@
 /* alloc.c - allocation with failure injection for tests. */
 #include "alloc.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,15 @@
 static long fail_after = -1;
 static unsigned long failures;
 
+/* Every es_malloc(), es_calloc() and es_realloc() call, successful or not
+ * (es_memdup0() and es_strdup() count through es_malloc()). Relaxed atomic:
+ * exact across threads, ordered with nothing else; a reader sees the calls
+ * made by its own thread and, after any synchronisation with another
+ * thread, that thread's too. */
+static atomic_ulong alloc_calls;
+
 static int should_fail(void) {
+  atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed);
   if (fail_after < 0)
     return 0;
   if (fail_after == 0) {
@@ -47,3 +56,6 @@ char *es_strdup(const char *s) { return es_memdup0(s, strlen(s)); }
 void es_alloc_fail_after(long after) { fail_after = after; }
 void es_alloc_fail_reset(void) { fail_after = -1; failures = 0; }
 unsigned long es_alloc_failures(void) { return failures; }
+unsigned long es_alloc_count(void) {
+  return atomic_load_explicit(&alloc_calls, memory_order_relaxed);
+}

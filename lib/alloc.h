@@ -24,4 +24,12 @@ void es_alloc_fail_after(long after);
 void es_alloc_fail_reset(void);
 unsigned long es_alloc_failures(void);
 
+/* How many times es_malloc(), es_calloc() and es_realloc() were called
+ * (es_memdup0() and es_strdup() included, failed calls included) since the
+ * program started, by every thread: a relaxed atomic counter, exact, never
+ * reset. For tests and benchmarks that check that a warm source allocates
+ * nothing per event (test_alloc, bench_e2e). Only the library's own
+ * allocations: libcurl's are not counted. */
+unsigned long es_alloc_count(void);
+
 #endif
