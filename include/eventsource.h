@@ -512,7 +512,11 @@ EVENTSOURCE_EXPORT int eventsource_last_curl_code(const eventsource_t *es);
  * Errors also: INVALID_ARGUMENT, STATE (already running or closed), NOMEM,
  * SYSTEM, CURL. Not from a callback.
  * If a listener or hook called eventsource_free(es) during the run, es is
- * freed just before this returns: do not use or free it again. */
+ * freed just before this returns: do not use or free it again.
+ * A source run alone (eventsource_run() or eventsource_start()) reads with a
+ * 128 KiB receive buffer (libcurl's CURLOPT_BUFFERSIZE; a curl callback may
+ * set another); sources in a multi handle keep libcurl's 16 KiB, which keeps
+ * thousands of streams small. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_run(eventsource_t *es);
 
 /* Like eventsource_run() on a thread the library creates; returns at once.

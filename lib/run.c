@@ -4,6 +4,9 @@
  */
 #include "internal.h"
 
+/* libcurl's receive buffer for eventsource_run() and eventsource_start(). */
+#define ES_RUN_BUFFER_SIZE (128L * 1024)
+
 /* ------------------------------------------------------------------------ */
 /* Closing, restarting, freeing                                             */
 /* ------------------------------------------------------------------------ */
@@ -76,6 +79,11 @@ static eventsource_error_t make_own(eventsource_t *es) {
   }
   es->own_multi = m;
   es->running = 1;
+  /* A source running alone gets a larger receive buffer: fewer, larger
+   * reads (measured: +15-25% on small events, more on large ones, with
+   * bench/bench_e2e). Sources in the application's own multi keep
+   * libcurl's 16 KiB, since thousands of them may share a process. */
+  es->tr.buffer_size = ES_RUN_BUFFER_SIZE;
   return EVENTSOURCE_OK;
 }
 
@@ -83,6 +91,7 @@ static void drop_own(eventsource_t *es) {
   eventsource_multi_free(es->own_multi); /* removes es */
   es->own_multi = NULL;
   es->running = 0;
+  es->tr.buffer_size = 0;
 }
 
 static void *thread_main(void *arg) {

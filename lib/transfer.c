@@ -401,6 +401,8 @@ static eventsource_error_t build_request(es_transfer *t, const char *id, size_t 
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  if (t->buffer_size)
+    SET(CURLOPT_BUFFERSIZE, t->buffer_size);
   /* Decode every encoding libcurl knows ("": all of them). */
   SET(CURLOPT_ACCEPT_ENCODING, "");
   /* The headers of a proxy's CONNECT response are not the server's response. */

@@ -44,6 +44,8 @@ typedef struct es_transfer {
   const es_transfer_sink *sink;
   void *ctx;
   es_error *err;             /* where failures are recorded */
+  long buffer_size;          /* libcurl's receive buffer, set by whoever drives
+                              * the transfer (0: libcurl's default, 16 KiB) */
 
   CURL *easy;                /* created on the first prepare, then reused */
   struct curl_slist *slist;

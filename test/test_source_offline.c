@@ -169,6 +169,24 @@ START_TEST(test_close_before_run) {
 }
 END_TEST
 
+/* A source run alone reads with a 128 KiB buffer; one in a multi keeps
+ * libcurl's default (thousands of streams). */
+START_TEST(test_receive_buffer) {
+  eventsource_t *es = NULL;
+  ck_assert_int_eq(eventsource_new(&es, "http://127.0.0.1:9/x"), EVENTSOURCE_OK);
+  ck_assert_int_eq(es->tr.buffer_size, 0);
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_multi_add(m, es), EVENTSOURCE_OK);
+  ck_assert_int_eq(es->tr.buffer_size, 0);
+  ck_assert_int_eq(eventsource_multi_remove(m, es), EVENTSOURCE_OK);
+  eventsource_multi_free(m);
+  ck_assert_int_eq(eventsource_start(es), EVENTSOURCE_OK);
+  ck_assert_int_eq(es->tr.buffer_size, 128 * 1024);
+  eventsource_free(es);
+}
+END_TEST
+
 START_TEST(test_multi_arguments) {
   eventsource_multi_t *m;
   eventsource_t *es;
@@ -200,6 +218,7 @@ static Suite *source_suite(void) {
   tcase_add_test(t, test_headers);
   tcase_add_test(t, test_close_before_run);
   tcase_add_test(t, test_multi_arguments);
+  tcase_add_test(t, test_receive_buffer);
   suite_add_tcase(s, t);
   return s;
 }
