@@ -21,6 +21,7 @@ static CURLMcode socket_action(eventsource_multi_t *m, curl_socket_t fd, int fla
   int running;
   if (m->curl_dead)
     return CURLM_ABORTED_BY_CALLBACK;
+  m->now = es_now_ms(); /* the transfers' clock for the callbacks that follow */
   CURLMcode mc = curl_multi_socket_action(m->cm, fd, flags, &running);
   if (mc == CURLM_ABORTED_BY_CALLBACK)
     m->curl_dead = 1;

@@ -139,6 +139,7 @@ static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
         continue;
       }
       es->link.in_curl = n.easy;
+      es->tr.clock = &m->now;
       set_deadline(m, es, n.at);
       return;
     case ES_GO_TIMER:
@@ -156,6 +157,7 @@ static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
 /* Takes es out of m at once (outside libcurl callbacks). */
 static void detach(eventsource_multi_t *m, eventsource_t *es) {
   drop_transfer(m, es);
+  es->tr.clock = NULL;
   source_closed(m, es);
   if (es->link.prev)
     es->link.prev->link.next = es->link.next;

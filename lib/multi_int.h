@@ -49,6 +49,7 @@ struct eventsource_multi {
   pthread_t loop_thread;
   _Atomic int loop_thread_set;
   int in_step;
+  uint64_t now;          /* ms, when the running socket action began */
 };
 
 /* A step: everything that runs libcurl or the sources' callbacks happens

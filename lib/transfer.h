@@ -44,6 +44,8 @@ typedef struct es_transfer {
   const es_transfer_sink *sink;
   void *ctx;
   es_error *err;             /* where failures are recorded */
+  const uint64_t *clock;     /* the driver's time (ms) of the libcurl call
+                              * running the callbacks, or NULL: read it */
   long buffer_size;          /* libcurl's receive buffer, set by whoever drives
                               * the transfer (0: libcurl's default, 16 KiB) */
 
