@@ -5,7 +5,8 @@
 #                   and UndefinedBehaviorSanitizer, runs every Check suite
 #   make demo       runs the demo server and sse-cat against it
 #   make valgrind   runs every suite under valgrind (leaks are errors)
-#   make bench      parser benchmark;  make bench-streams  1000 streams
+#   make bench      parser benchmarks (bench_parser, bench-callgrind, bench-node:
+#                   mk/bench.mk);  make bench-streams  1000 streams
 #   make install / uninstall   PREFIX=/usr/local DESTDIR=
 #   LOOP=epoll|poll  the built-in loop's backend (lib/loop_$(LOOP).c): epoll
 #                   by default on Linux, poll() elsewhere. A LOOP other than
@@ -191,8 +192,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh mk/demo.sh $(O)
 
+# Every benchmark but bench-streams: bench_parser (its table, then the five
+# shapes against the naive parser), bench-callgrind when valgrind is
+# installed, bench-node when node and npm are (mk/bench.mk).
 bench: deps $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do case $$b in *bench_streams) ;; *) $$b || exit 1;; esac; done
+	@if command -v valgrind >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory bench-callgrind; \
+	else echo "bench-callgrind: valgrind not found, skipped"; fi
+	@BENCH_NODE_OPTIONAL=1 $(MAKE) --no-print-directory bench-node
 
 # ---- install --------------------------------------------------------------
 install: lib

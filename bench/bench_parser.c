@@ -1,8 +1,12 @@
 /*
  * bench_parser.c - throughput of the text/event-stream parser (lib/parser.c).
  *
- *   bench_parser                     every workload at its default size, best
- *                                    of 5 runs, each next to a memcpy baseline
+ *   bench_parser [MB]                the workload table below (each next to a
+ *                                    memcpy baseline), then the five shapes
+ *                                    of bench/gen.h, MB (10^6 bytes; default
+ *                                    $ES_BENCH_MB, else 100) each, next to
+ *                                    the naive parser (bench/naive.h)
+ *   bench_parser --shapes [MB]       the shapes only
  *   bench_parser WORKLOAD [SIZE]     one workload (SIZE in bytes, or with a
  *                                    K/M/G suffix)
  *   bench_parser WORKLOAD SIZE --once
@@ -10,8 +14,30 @@
  *     valgrind --tool=callgrind --toggle-collect=feed_all bench_parser small 8M --once
  *                                    counts only the parser's work (see
  *                                    `make bench-parser-callgrind`).
+ *   bench_parser --cg SHAPE SIZE es|naive
+ *                                    one run of a shape through
+ *                                    libeventsource's parser (collect
+ *                                    feed_all) or the naive one (collect
+ *                                    naive_feed_all): `make bench-callgrind`
+ *   bench_parser --write SHAPE FILE [SIZE]
+ *                                    writes a shape's bytes (default 100 MB)
+ *                                    to FILE and prints "bytes events data"
+ *   bench_parser --measure FILE [REPS]
+ *                                    libeventsource's parser on FILE's bytes
+ *                                    in 64 KiB pieces, best of REPS (3):
+ *                                    prints "mbps events data" (make
+ *                                    bench-node compares npm's parser to it)
  *
- * Workloads:
+ * Shapes (bench/gen.h: small, crlf, llm, multiline, large), fed in 64 KiB
+ * pieces: libeventsource's parser, the naive parser and, for large, a
+ * vectorised CR/LF scan of the same bytes, run in turn (A B A B ...), best of
+ * $ES_BENCH_REPS (5) each, and printed as one line per figure:
+ *   bench: name=parser_SHAPE value=<MB/s> baseline=<naive MB/s> ratio=<value/baseline>
+ *   bench: name=parser_large_vs_scan value=<MB/s> baseline=<scan MB/s> ratio=...
+ * Both parsers must count the events, data bytes and a checksum of what they
+ * deliver that the generator expects: otherwise it exits 1.
+ *
+ * Workloads (the table):
  *   small     many small events ("id:", "event:", a ~90-byte JSON data: line,
  *             a blank line), fed in 16 KiB chunks (a typical network read)
  *   small-1k  the same stream fed in 1 KiB chunks
@@ -38,6 +64,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gen.h"
+#include "naive.h"
 #include "parser.h"
 
 typedef struct sink {
@@ -285,22 +313,316 @@ static size_t parse_size(const char *s) {
   return (size_t)v;
 }
 
+/* ---- the shapes (bench/gen.h) against the naive parser ----------------- */
+
+/* The piece size, a variable so that the compiler does not specialise the
+ * collected functions below (callgrind names them). */
+size_t bench_piece = 65536;
+
+/* What callgrind collects for the naive parser (--toggle-collect). */
+__attribute__((noinline)) int naive_feed_all(naive_parser *p, const char *s, size_t n,
+                                             size_t chunk);
+__attribute__((noinline)) int naive_feed_all(naive_parser *p, const char *s, size_t n,
+                                             size_t chunk) {
+  for (size_t i = 0; i < n; i += chunk) {
+    int r = naive_feed(p, s + i, n - i < chunk ? n - i : chunk);
+    if (r)
+      return r;
+  }
+  naive_finish(p);
+  return 0;
+}
+
+__attribute__((noinline)) size_t scan_all(const char *s, size_t n, size_t chunk);
+__attribute__((noinline)) size_t scan_all(const char *s, size_t n, size_t chunk) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; i += chunk)
+    c += scan_crlf(s + i, n - i < chunk ? n - i : chunk);
+  return c;
+}
+
+static double time_es(const char *s, size_t n, sink_t *sk) {
+  memset(sk, 0, sizeof *sk);
+  es_parser *p = es_parser_new(&callbacks, sk, 0, 0);
+  if (!p) {
+    fprintf(stderr, "es_parser_new failed\n");
+    exit(1);
+  }
+  double t0 = now();
+  int r = feed_all(p, s, n, bench_piece);
+  double t = now() - t0;
+  es_parser_free(p);
+  if (r) {
+    fprintf(stderr, "es_parser_feed failed (%d)\n", r);
+    exit(1);
+  }
+  return t;
+}
+
+static double time_naive(const char *s, size_t n, sink_t *sk) {
+  memset(sk, 0, sizeof *sk);
+  naive_parser p;
+  naive_init(&p, on_event, sk);
+  double t0 = now();
+  int r = naive_feed_all(&p, s, n, bench_piece);
+  double t = now() - t0;
+  naive_free(&p);
+  if (r) {
+    fprintf(stderr, "naive_feed failed (%d)\n", r);
+    exit(1);
+  }
+  return t;
+}
+
+static double time_scan(const char *s, size_t n, size_t *count) {
+  double t0 = now();
+  *count = scan_all(s, n, bench_piece);
+  return now() - t0;
+}
+
+static void make_shape(int shape, size_t size, gen_stream *g) {
+  if (gen_make((gen_shape)shape, size, g) != 0) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  if (!g->events) {
+    fprintf(stderr, "%s: %zu bytes hold no event\n", gen_shape_name(shape), size);
+    exit(2);
+  }
+}
+
+/* Does a run's sink hold what the generator wrote (and what the other
+ * parser saw)? */
+static int sink_ok(const char *who, const char *shape, const gen_stream *g, const sink_t *sk,
+                   const sink_t *ref) {
+  if (sk->events == g->events && sk->bytes == g->data_bytes && (!ref || sk->check == ref->check))
+    return 1;
+  fprintf(stderr,
+          "%s on %s: %llu events, %llu data bytes, check %llu; expected %llu events, "
+          "%llu data bytes, check %llu\n",
+          who, shape, (unsigned long long)sk->events, (unsigned long long)sk->bytes,
+          (unsigned long long)sk->check, (unsigned long long)g->events,
+          (unsigned long long)g->data_bytes, ref ? (unsigned long long)ref->check : 0ull);
+  return 0;
+}
+
+static void line_out(const char *name, double n, double t, double tb) {
+  printf("bench: name=%s value=%.1f baseline=%.1f ratio=%.2f\n", name, n / t / 1e6,
+         n / tb / 1e6, tb / t);
+  fflush(stdout);
+}
+
+static size_t crlf_count(const gen_stream *g) {
+  size_t c = 0;
+  for (size_t i = 0; i < g->len; i++)
+    c += g->p[i] == '\r' || g->p[i] == '\n';
+  return c;
+}
+
+/* Returns 0, or 1 when a parser miscounted. */
+static int bench_shapes(size_t size, int reps) {
+  printf("# shapes: %.0f MB each in %zu-byte pieces, best of %d, run in turn; value "
+         "libeventsource MB/s, baseline the naive parser's (large_vs_scan: a CR/LF scan's)\n",
+         (double)size / 1e6, bench_piece, reps);
+  int bad = 0;
+  for (int s = 0; s < GEN_NSHAPES; s++) {
+    gen_stream g;
+    make_shape(s, size, &g);
+    int large = s == GEN_LARGE;
+    size_t want_scan = large ? crlf_count(&g) : 0;
+    sink_t ref = {0}, sk;
+    double be = 1e30, bn = 1e30, bs = 1e30;
+    for (int r = 0; r < reps; r++) {
+      double t = time_es(g.p, g.len, &sk);
+      be = t < be ? t : be;
+      if (!sink_ok("libeventsource", gen_shape_name(s), &g, &sk, r ? &ref : NULL))
+        bad = 1;
+      ref = sk;
+      t = time_naive(g.p, g.len, &sk);
+      bn = t < bn ? t : bn;
+      if (!sink_ok("naive", gen_shape_name(s), &g, &sk, &ref))
+        bad = 1;
+      if (large) {
+        size_t c;
+        t = time_scan(g.p, g.len, &c);
+        bs = t < bs ? t : bs;
+        if (c != want_scan) {
+          fprintf(stderr, "scan_crlf on %s: %zu, expected %zu\n", gen_shape_name(s), c,
+                  want_scan);
+          bad = 1;
+        }
+      }
+    }
+    char name[64];
+    snprintf(name, sizeof name, "parser_%s", gen_shape_name(s));
+    line_out(name, (double)g.len, be, bn);
+    if (large)
+      line_out("parser_large_vs_scan", (double)g.len, be, bs);
+    gen_free(&g);
+  }
+  if (bad)
+    fprintf(stderr, "bench_parser: the parsers disagree\n");
+  return bad;
+}
+
+static int shape_arg(const char *name) {
+  int s = gen_shape_find(name);
+  if (s < 0) {
+    fprintf(stderr, "unknown shape %s (small, crlf, llm, multiline, large)\n", name);
+    exit(2);
+  }
+  return s;
+}
+
+/* --cg SHAPE SIZE es|naive: one run for callgrind. */
+static int cg_once(const char *shape, size_t size, const char *which) {
+  int s = shape_arg(shape);
+  int naive = strcmp(which, "naive") == 0;
+  if (!naive && strcmp(which, "es") != 0) {
+    fprintf(stderr, "--cg: es or naive, not %s\n", which);
+    return 2;
+  }
+  gen_stream g;
+  make_shape(s, size, &g);
+  sink_t sk;
+  if (naive)
+    time_naive(g.p, g.len, &sk);
+  else
+    time_es(g.p, g.len, &sk);
+  int ok = sink_ok(naive ? "naive" : "libeventsource", shape, &g, &sk, NULL);
+  printf("%s %zu bytes %llu events (%s)\n", shape, g.len, (unsigned long long)sk.events,
+         which);
+  gen_free(&g);
+  return ok ? 0 : 1;
+}
+
+/* --write SHAPE FILE [SIZE] */
+static int write_shape(const char *shape, const char *file, size_t size) {
+  int s = shape_arg(shape);
+  gen_stream g;
+  make_shape(s, size, &g);
+  FILE *f = fopen(file, "wb");
+  if (!f || fwrite(g.p, 1, g.len, f) != g.len || fclose(f) != 0) {
+    perror(file);
+    return 1;
+  }
+  printf("%zu %llu %llu\n", g.len, (unsigned long long)g.events,
+         (unsigned long long)g.data_bytes);
+  gen_free(&g);
+  return 0;
+}
+
+/* --measure FILE [REPS] */
+static int measure_file(const char *file, int reps) {
+  FILE *f = fopen(file, "rb");
+  if (!f) {
+    perror(file);
+    return 1;
+  }
+  buf_t in = {0};
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+    put(&in, tmp, n);
+  fclose(f);
+  sink_t sk;
+  double best = 1e30;
+  for (int r = 0; r < reps; r++) {
+    double t = time_es(in.p, in.len, &sk);
+    best = t < best ? t : best;
+  }
+  printf("%.1f %llu %llu\n", (double)in.len / best / 1e6, (unsigned long long)sk.events,
+         (unsigned long long)sk.bytes);
+  free(in.p);
+  return 0;
+}
+
+static int is_number(const char *s) {
+  if (!*s)
+    return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9')
+      return 0;
+  return 1;
+}
+
+static size_t env_mb(void) {
+  const char *e = getenv("ES_BENCH_MB");
+  if (!e || !*e)
+    return 100;
+  if (!is_number(e) || atol(e) <= 0) {
+    fprintf(stderr, "ES_BENCH_MB=%s: a number of MB\n", e);
+    exit(2);
+  }
+  return (size_t)atol(e);
+}
+
+static int env_reps(void) {
+  const char *e = getenv("ES_BENCH_REPS");
+  int r = e && *e ? atoi(e) : 5;
+  return r > 0 ? r : 5;
+}
+
+static void usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [MB]\n"
+          "       %s --shapes [MB]\n"
+          "       %s small|small-1k|bigline|bigline-warm|utf8|crlf [SIZE[K|M|G]] [--once]\n"
+          "       %s --cg SHAPE SIZE es|naive\n"
+          "       %s --write SHAPE FILE [SIZE]\n"
+          "       %s --measure FILE [REPS]\n",
+          argv0, argv0, argv0, argv0, argv0, argv0);
+}
+
 int main(int argc, char **argv) {
   size_t nw = sizeof workloads / sizeof workloads[0];
-  if (argc == 1) {
+  if (argc == 1 || (argc == 2 && is_number(argv[1]))) {
+    size_t mb = argc == 2 ? (size_t)atol(argv[1]) : env_mb();
+    if (!mb) {
+      usage(argv[0]);
+      return 2;
+    }
+    int sized = argc == 2 || getenv("ES_BENCH_MB");
     printf("parser throughput, best of 5 (ratio = parser time / memcpy time)\n");
     for (size_t i = 0; i < nw; i++)
-      bench(&workloads[i], workloads[i].default_size, 0, 5);
-    return 0;
+      bench(&workloads[i], sized ? mb * 1000000 : workloads[i].default_size, 0, 5);
+    return bench_shapes(mb * 1000000, env_reps());
+  }
+  if (strcmp(argv[1], "--shapes") == 0) {
+    size_t mb = argc > 2 && is_number(argv[2]) ? (size_t)atol(argv[2]) : env_mb();
+    if (!mb || argc > 3) {
+      usage(argv[0]);
+      return 2;
+    }
+    return bench_shapes(mb * 1000000, env_reps());
+  }
+  if (strcmp(argv[1], "--cg") == 0) {
+    if (argc != 5) {
+      usage(argv[0]);
+      return 2;
+    }
+    return cg_once(argv[2], parse_size(argv[3]), argv[4]);
+  }
+  if (strcmp(argv[1], "--write") == 0) {
+    if (argc < 4 || argc > 5) {
+      usage(argv[0]);
+      return 2;
+    }
+    return write_shape(argv[2], argv[3], argc > 4 ? parse_size(argv[4]) : env_mb() * 1000000);
+  }
+  if (strcmp(argv[1], "--measure") == 0) {
+    if (argc < 3 || argc > 4) {
+      usage(argv[0]);
+      return 2;
+    }
+    return measure_file(argv[2], argc > 3 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 3);
   }
   const workload_t *w = NULL;
   for (size_t i = 0; i < nw; i++)
     if (strcmp(argv[1], workloads[i].name) == 0)
       w = &workloads[i];
   if (!w) {
-    fprintf(stderr,
-            "usage: %s [small|small-1k|bigline|bigline-warm|utf8|crlf [SIZE[K|M|G]] [--once]]\n",
-            argv[0]);
+    usage(argv[0]);
     return 2;
   }
   size_t size = argc > 2 ? parse_size(argv[2]) : w->default_size;
