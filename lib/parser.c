@@ -438,6 +438,29 @@ static int line_end(es_parser *p) {
  * limit hit, a name without colon, an unknown field), which the general path
  * then takes. */
 #define R_SLOW 4
+
+/* memcpy() for the short values of typical lines, without a call: fixed-size
+ * moves that may overlap (both ranges are exactly n bytes). */
+static inline void copy_value(char *d, const unsigned char *v, size_t n) {
+  if (n > 64) {
+    memcpy(d, v, n);
+  } else if (n >= 16) {
+    size_t i = 0;
+    for (; i + 16 < n; i += 16)
+      memcpy(d + i, v + i, 16);
+    memcpy(d + n - 16, v + n - 16, 16);
+  } else if (n >= 8) {
+    memcpy(d, v, 8);
+    memcpy(d + n - 8, v + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(d, v, 4);
+    memcpy(d + n - 4, v + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      d[i] = (char)v[i];
+  }
+}
+
 static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
   if (len == 0) {
     p->skip_lf = (unsigned char)cr;
@@ -478,17 +501,20 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     }
     if (es_buf_reserve(b, vl + 1, hint))
       return ES_PARSER_NOMEM;
-    memcpy(b->p + b->len, v, vl);
+    copy_value(b->p + b->len, v, vl);
     b->len += vl;
     b->p[b->len++] = '\n';
   } else if (field == F_ID) {
-    if ((p->max_id && vl > p->max_id) || memchr(v, 0, vl))
+    if (p->max_id && vl > p->max_id)
       return R_SLOW; /* not adopted, the general way */
+    for (size_t i = 0; i < vl; i++) /* ids are short: no call */
+      if (!v[i])
+        return R_SLOW; /* U+0000: the field is ignored, the general way */
     b->len = 0;
     if (vl) {
       if (es_buf_reserve(b, vl, 0))
         return ES_PARSER_NOMEM;
-      memcpy(b->p, v, vl);
+      copy_value(b->p, v, vl);
       b->len = vl;
     }
     es_buf_str(b); /* idstr must stay NUL-terminated once swapped in */
@@ -500,7 +526,7 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     if (vl) {
       if (es_buf_reserve(b, vl, 0))
         return ES_PARSER_NOMEM;
-      memcpy(b->p, v, vl);
+      copy_value(b->p, v, vl);
       b->len = vl;
     }
   }
