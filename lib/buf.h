@@ -6,6 +6,7 @@
 #define EVENTSOURCE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct es_buf {
   char *p;
@@ -36,6 +37,28 @@ static inline const char *es_buf_str(es_buf *b) {
     return "";
   b->p[b->len] = '\0';
   return b->p;
+}
+
+/* memcpy() for the short values of typical lines, without a call: fixed-size
+ * moves that may overlap (both ranges are exactly n bytes). */
+static inline void es_copy_short(char *d, const unsigned char *v, size_t n) {
+  if (n > 64) {
+    memcpy(d, v, n);
+  } else if (n >= 16) {
+    size_t i = 0;
+    for (; i + 16 < n; i += 16)
+      memcpy(d + i, v + i, 16);
+    memcpy(d + n - 16, v + n - 16, 16);
+  } else if (n >= 8) {
+    memcpy(d, v, 8);
+    memcpy(d + n - 8, v + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(d, v, 4);
+    memcpy(d + n - 4, v + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      d[i] = (char)v[i];
+  }
 }
 
 #endif

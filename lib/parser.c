@@ -8,27 +8,20 @@
  * three steps exactly once:
  *
  *  1. Line ends. CR and LF are ASCII and can never be part of a multi-byte
- *     UTF-8 sequence (continuation bytes are 80..BF), and the WHATWG decoder
- *     turns a sequence interrupted by one into U+FFFD followed by the CR/LF
- *     itself. So the line structure is found on the raw bytes: the next CR
- *     and the next LF of a chunk are located with memchr() and remembered
- *     until passed, which keeps the scan linear even for CR-only streams.
- *  2. Field name. ':' (0x3A) and ' ' (0x20) are ASCII too, and the four
- *     field names are ASCII, so the name is matched on the raw bytes (a
- *     non-ASCII byte in the name decodes to a non-ASCII character and can
- *     never match). At most 6 name bytes are kept.
- *     A name longer than 5 bytes is an unknown field: the rest of its line
- *     is skipped without looking for the ':'.
- *  3. Value. Decoded straight into its destination: the data buffer (data:),
- *     the event type buffer (event:), a scratch buffer (id: and comments), or
- *     not stored at all (retry: is parsed digit by digit; unknown fields are
- *     skipped). Valid UTF-8 is recognised 32 or 16 bytes at a time for ASCII
- *     (64-bit words) and by a shift-based DFA for other text, and copied with
- *     one memcpy per run. Only invalid sequences, and characters split across
- *     chunks, go through the byte-wise WHATWG decoder state, which survives
- *     chunk ends. At a line end a pending partial sequence becomes U+FFFD.
- *     (After an error the validator looks again at most at the bytes since
- *     the last character boundary before the 16-byte block holding it.)
+ *     UTF-8 sequence, and the WHATWG decoder turns a sequence interrupted by
+ *     one into U+FFFD followed by the CR/LF itself, so lines are found on the
+ *     raw bytes: scan.h finds the next CR or LF 16 bytes at a time and tells
+ *     on the way whether a byte >= 0x80 came before it.
+ *  2. Whole ASCII lines of the common fields (data:, id:, event:, the blank
+ *     line) take fast_line(): the value is copied once, nothing is decoded.
+ *  3. Everything else goes through the general path: the name is matched
+ *     on the raw bytes (at most 6 kept: longer is unknown, and the rest of
+ *     the line is skipped), then the value is decoded straight into its
+ *     destination (data, type or scratch buffer; retry: digit by digit).
+ *     Valid UTF-8 is copied a run at a time (utf8.h); only invalid
+ *     sequences and characters split across chunks go through the
+ *     byte-wise WHATWG decoder, whose state survives chunk ends. At a line
+ *     end a pending partial sequence becomes U+FFFD.
  *
  * So a line lying whole in a chunk is copied once, into the buffer where the
  * spec keeps it (the callbacks need NUL-terminated strings, so this one copy
@@ -439,28 +432,6 @@ static int line_end(es_parser *p) {
  * then takes. */
 #define R_SLOW 4
 
-/* memcpy() for the short values of typical lines, without a call: fixed-size
- * moves that may overlap (both ranges are exactly n bytes). */
-static inline void copy_value(char *d, const unsigned char *v, size_t n) {
-  if (n > 64) {
-    memcpy(d, v, n);
-  } else if (n >= 16) {
-    size_t i = 0;
-    for (; i + 16 < n; i += 16)
-      memcpy(d + i, v + i, 16);
-    memcpy(d + n - 16, v + n - 16, 16);
-  } else if (n >= 8) {
-    memcpy(d, v, 8);
-    memcpy(d + n - 8, v + n - 8, 8);
-  } else if (n >= 4) {
-    memcpy(d, v, 4);
-    memcpy(d + n - 4, v + n - 4, 4);
-  } else {
-    for (size_t i = 0; i < n; i++)
-      d[i] = (char)v[i];
-  }
-}
-
 static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
   if (len == 0) {
     p->skip_lf = (unsigned char)cr;
@@ -501,7 +472,7 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     }
     if (es_buf_reserve(b, vl + 1, hint))
       return ES_PARSER_NOMEM;
-    copy_value(b->p + b->len, v, vl);
+    es_copy_short(b->p + b->len, v, vl);
     b->len += vl;
     b->p[b->len++] = '\n';
   } else if (field == F_ID) {
@@ -514,7 +485,7 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     if (vl) {
       if (es_buf_reserve(b, vl, 0))
         return ES_PARSER_NOMEM;
-      copy_value(b->p, v, vl);
+      es_copy_short(b->p, v, vl);
       b->len = vl;
     }
     es_buf_str(b); /* idstr must stay NUL-terminated once swapped in */
@@ -526,7 +497,7 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     if (vl) {
       if (es_buf_reserve(b, vl, 0))
         return ES_PARSER_NOMEM;
-      copy_value(b->p, v, vl);
+      es_copy_short(b->p, v, vl);
       b->len = vl;
     }
   }
