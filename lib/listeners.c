@@ -86,43 +86,36 @@ eventsource_error_t es_listeners_remove(es_listeners *l,
   return EVENTSOURCE_ERR_NOT_FOUND;
 }
 
+/* Calls, in order, each of the first n listeners of kind `what` (for
+ * ES_LISTEN_TYPE: of ev's type, whose hash is h). 0 once *closed is set. */
+static inline int call_kind(es_listeners *l, size_t n, int what, uint32_t h,
+                            eventsource_t *es, const eventsource_event_t *ev,
+                            const _Atomic int *closed) {
+  for (size_t i = 0; l->live[what] && i < n; i++) {
+    es_listener *e = &l->v[i];
+    if (e->id == 0 || e->what != what)
+      continue;
+    if (what == ES_LISTEN_TYPE &&
+        (e->hash != h || e->type_len != ev->type_len ||
+         memcmp(e->type, ev->type, ev->type_len) != 0))
+      continue;
+    if (atomic_load(closed))
+      return 0;
+    e->fn(es, ev, e->userdata);
+  }
+  return 1;
+}
+
 void es_listeners_dispatch(es_listeners *l, eventsource_t *es,
                            const eventsource_event_t *ev, const _Atomic int *closed) {
   /* Only the listeners present now; the array may move if one is added. */
   size_t n = l->n;
   l->dispatching++;
-  if (ev->kind == EVENTSOURCE_KIND_COMMENT) {
-    for (size_t i = 0; l->live[ES_LISTEN_COMMENT] && i < n; i++) {
-      es_listener *e = &l->v[i];
-      if (e->id == 0 || e->what != ES_LISTEN_COMMENT)
-        continue;
-      if (atomic_load(closed))
-        goto out;
-      e->fn(es, ev, e->userdata);
-    }
-    goto out;
-  }
-  if (l->live[ES_LISTEN_TYPE]) {
-    uint32_t h = type_hash(ev->type, ev->type_len);
-    for (size_t i = 0; i < n; i++) {
-      es_listener *e = &l->v[i];
-      if (e->hash != h || e->id == 0 || e->what != ES_LISTEN_TYPE ||
-          e->type_len != ev->type_len || memcmp(e->type, ev->type, ev->type_len) != 0)
-        continue;
-      if (atomic_load(closed))
-        goto out;
-      e->fn(es, ev, e->userdata);
-    }
-  }
-  for (size_t i = 0; l->live[ES_LISTEN_ANY] && i < n; i++) {
-    es_listener *e = &l->v[i];
-    if (e->id == 0 || e->what != ES_LISTEN_ANY)
-      continue;
-    if (atomic_load(closed))
-      goto out;
-    e->fn(es, ev, e->userdata);
-  }
-out:
+  if (ev->kind == EVENTSOURCE_KIND_COMMENT)
+    call_kind(l, n, ES_LISTEN_COMMENT, 0, es, ev, closed);
+  else if (!l->live[ES_LISTEN_TYPE] ||
+           call_kind(l, n, ES_LISTEN_TYPE, type_hash(ev->type, ev->type_len), es, ev, closed))
+    call_kind(l, n, ES_LISTEN_ANY, 0, es, ev, closed);
   if (--l->dispatching == 0 && l->removed)
     compact(l);
 }

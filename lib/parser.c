@@ -352,6 +352,15 @@ static int line_bytes(es_parser *p, const unsigned char *s, size_t n) {
   return ES_PARSER_OK;
 }
 
+/* The id: line in scratch becomes the buffer of the last event ID (adopted
+ * at the next dispatch). */
+static ES_HOT_INLINE void commit_id(es_parser *p) {
+  es_buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
+  es_buf_swap(&p->scratch, &p->idbuf);
+  p->scratch.len = 0;
+  p->id_dirty = 1;
+}
+
 /* A CR or LF ended the current line. */
 static int line_end(es_parser *p) {
   unsigned char ls = p->ls;
@@ -399,10 +408,7 @@ static int line_end(es_parser *p) {
                  ? stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, MSG_ID))
                  : ES_PARSER_OK;
     }
-    es_buf_str(&p->scratch); /* idstr must stay NUL-terminated once swapped in */
-    es_buf_swap(&p->scratch, &p->idbuf);
-    p->scratch.len = 0;
-    p->id_dirty = 1;
+    commit_id(p);
     return ES_PARSER_OK;
   case F_RETRY:
     if (!p->retry_digits || !p->cb.on_retry)
@@ -431,6 +437,18 @@ static int line_end(es_parser *p) {
  * limit hit, a name without colon, an unknown field), which the general path
  * then takes. */
 #define R_SLOW 4
+
+/* b holds v[0..vl) (no allocation when vl is 0). 0, or -1 when out of memory. */
+static ES_HOT_INLINE int set_value(es_buf *b, const unsigned char *v, size_t vl) {
+  b->len = 0;
+  if (vl) {
+    if (es_buf_reserve(b, vl, 0))
+      return -1;
+    es_copy_short(b->p, v, vl);
+    b->len = vl;
+  }
+  return 0;
+}
 
 static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
   if (len == 0) {
@@ -481,25 +499,11 @@ static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
     for (size_t i = 0; i < vl; i++) /* ids are short: no call */
       if (!v[i])
         return R_SLOW; /* U+0000: the field is ignored, the general way */
-    b->len = 0;
-    if (vl) {
-      if (es_buf_reserve(b, vl, 0))
-        return ES_PARSER_NOMEM;
-      es_copy_short(b->p, v, vl);
-      b->len = vl;
-    }
-    es_buf_str(b); /* idstr must stay NUL-terminated once swapped in */
-    es_buf_swap(&p->scratch, &p->idbuf);
-    p->scratch.len = 0;
-    p->id_dirty = 1;
-  } else {
-    b->len = 0;
-    if (vl) {
-      if (es_buf_reserve(b, vl, 0))
-        return ES_PARSER_NOMEM;
-      es_copy_short(b->p, v, vl);
-      b->len = vl;
-    }
+    if (set_value(b, v, vl))
+      return ES_PARSER_NOMEM;
+    commit_id(p);
+  } else if (set_value(b, v, vl)) {
+    return ES_PARSER_NOMEM;
   }
   p->max_line = p->next_max_line;
   p->field = (unsigned char)field;

@@ -12,6 +12,14 @@
 #include "parser.h"
 #include "utf8.h"
 
+/* For the small helpers of the per-line path that GCC would otherwise keep
+ * out of line (measured: 1% more instructions on small events). */
+#if defined(__GNUC__)
+#define ES_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define ES_HOT_INLINE inline
+#endif
+
 /* Internal result besides ES_PARSER_OK/STOPPED/NOMEM. */
 #define R_TOO_LARGE 3
 

@@ -7,9 +7,6 @@
  * entry point takes the time, so the reconnection logic runs on an explicit
  * clock in the tests. Nothing here calls the loop.
  */
-#include <string.h>
-
-#include "alloc.h"
 #include "internal.h"
 #include "os.h"
 #include "policy.h"
@@ -33,10 +30,10 @@ static int enter(eventsource_t *es) {
 
 static void leave(eventsource_t *es) { pthread_mutex_unlock(&es->cb_lock); }
 
-/* Dispatches ev (the caller holds cb_lock); nothing once closed. */
+/* Dispatches ev (the caller holds cb_lock); no listener is called once the
+ * source is closed (the registry checks before each call). */
 static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
-  if (!es_is_closed(es))
-    es_listeners_dispatch(&es->listeners, es, ev, &es->closed);
+  es_listeners_dispatch(&es->listeners, es, ev, &es->closed);
 }
 
 static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
@@ -53,17 +50,13 @@ static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
   dispatch(es, &ev);
 }
 
-/* Has a close or a restart been asked for (by a listener or a thread)? */
-static inline int stop_asked(const eventsource_t *es) {
-  return es_is_closed(es) || (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) &
-                              (ES_OP_RESTART | ES_OP_CLOSE));
+/* Is the source closed, or one of the requests in ops queued (by a listener
+ * or another thread)? */
+static inline int asked(const eventsource_t *es, unsigned ops) {
+  return es_is_closed(es) || (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) & ops);
 }
-
-/* Has a close been asked for? */
-static int close_asked(const eventsource_t *es) {
-  return es_is_closed(es) ||
-         (atomic_load(&((eventsource_t *)(uintptr_t)es)->ops) & ES_OP_CLOSE);
-}
+#define close_asked(es) asked(es, ES_OP_CLOSE)
+#define stop_asked(es) asked(es, ES_OP_CLOSE | ES_OP_RESTART)
 
 /* Non-zero: stop parsing (closed, restarted or no longer open). */
 static inline int stop_parsing(eventsource_t *es) {
