@@ -229,6 +229,14 @@ static void m_fail_attempt(eventsource_t *es, mctx *c, uint64_t now, long delay)
   ck_assert_int_eq(es->phase, ES_WAITING);
 }
 
+/* A failed attempt at *t announcing delay, then the reconnection when it is
+ * due (*t moves to it). */
+static void m_fail_then_reconnect(eventsource_t *es, mctx *c, uint64_t *t, long delay) {
+  m_fail_attempt(es, c, *t, delay);
+  *t += (uint64_t)delay;
+  m_reconnect(es, *t);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Starting                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -349,12 +357,8 @@ START_TEST(test_eof_after_event_is_success) {
   eventsource_t *es = m_new(&c, 1000);
   uint64_t t = T0;
   m_start(es, t, 0);
-  m_fail_attempt(es, &c, t, 1000);
-  t += 1000;
-  m_reconnect(es, t);
-  m_fail_attempt(es, &c, t, 2000);
-  t += 2000;
-  m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 1000);
+  m_fail_then_reconnect(es, &c, &t, 2000);
   c.n = 0;
   m_open(es, t + 5);
   m_feed(es, "id: 7\ndata: x\n\n");
@@ -386,9 +390,7 @@ START_TEST(test_eof_without_event_grows) {
   eventsource_t *es = m_new(&c, 1000);
   uint64_t t = T0;
   m_start(es, t, 0);
-  m_fail_attempt(es, &c, t, 1000);
-  t += 1000;
-  m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 1000);
   m_open(es, t + 1);
   m_feed(es, ": hello\n\nretry: 1000\n\n");
   t += 2;
@@ -416,12 +418,8 @@ START_TEST(test_backoff_reset_time) {
   ck_assert_int_eq(eventsource_set_backoff_reset(es, 10000), EVENTSOURCE_OK);
   uint64_t t = T0;
   m_start(es, t, 0);
-  m_fail_attempt(es, &c, t, 1000);
-  t += 1000;
-  m_reconnect(es, t);
-  m_fail_attempt(es, &c, t, 2000);
-  t += 2000;
-  m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 1000);
+  m_fail_then_reconnect(es, &c, &t, 2000);
   /* open for 9999 ms: attempt 3 */
   m_open(es, t);
   t += 9999;
@@ -455,9 +453,7 @@ START_TEST(test_server_retry_field) {
   t += 5000;
   m_reconnect(es, t);
   /* it stays for the failures that follow, and backs off from there */
-  m_fail_attempt(es, &c, t, 10000);
-  t += 10000;
-  m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 10000);
   m_open(es, t + 1);
   m_feed(es, "retry: 50000\n");
   ck_assert_int_eq(es->retry_ms, 20000); /* capped */
