@@ -12,8 +12,10 @@
  *     one into U+FFFD followed by the CR/LF itself, so lines are found on the
  *     raw bytes: scan.h finds the next CR or LF 16 bytes at a time and tells
  *     on the way whether a byte >= 0x80 came before it.
- *  2. Whole ASCII lines of the common fields (data:, id:, event:, the blank
- *     line) take fast_line(): the value is copied once, nothing is decoded.
+ *  2. Whole ASCII lines of the common fields (data:, id:, event:) take
+ *     fast_line() (parser_fast.h): the value is copied once, nothing is
+ *     decoded; a blank line dispatches at once, and the one right after a
+ *     data: line is seen without a scan.
  *  3. Everything else goes through the general path: the name is matched
  *     on the raw bytes (at most 6 kept: longer is unknown, and the rest of
  *     the line is skipped), then the value is decoded straight into its
@@ -44,6 +46,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "parser_fast.h"
 #include "parser_int.h"
 #include "scan.h"
 
@@ -431,117 +434,58 @@ static int line_end(es_parser *p) {
   }
 }
 
-/* A whole ASCII line s[0..len) at a line start, its end (CR when cr) in
- * the chunk: the common fields without the general machinery. Returns
- * R_SLOW, having changed nothing, for anything else (a comment, retry:, a
- * limit hit, a name without colon, an unknown field), which the general path
- * then takes. */
-#define R_SLOW 4
-
-/* b holds v[0..vl) (no allocation when vl is 0). 0, or -1 when out of memory. */
-static ES_HOT_INLINE int set_value(es_buf *b, const unsigned char *v, size_t vl) {
-  b->len = 0;
-  if (vl) {
-    if (es_buf_reserve(b, vl, 0))
-      return -1;
-    es_copy_short(b->p, v, vl);
-    b->len = vl;
-  }
-  return 0;
+/* Whether the parser is at a line start outside a skipped event: only the
+ * general path changes that. */
+static ES_HOT_INLINE int fast_state(const es_parser *p) {
+  return p->ls == LS_START && !p->skipping;
 }
 
-static int fast_line(es_parser *p, const unsigned char *s, size_t len, int cr) {
-  if (len == 0) {
-    p->skip_lf = (unsigned char)cr;
-    return dispatch(p);
-  }
-  if (p->next_max_line && len > p->next_max_line)
-    return R_SLOW;
-  const unsigned char *v;
-  size_t vl;
-  es_buf *b;
-  size_t hint = 0;
-  int field;
-  if (len >= 5 && memcmp(s, "data:", 5) == 0) {
-    v = s + 5;
-    vl = len - 5;
-    field = F_DATA;
-    b = &p->data;
-  } else if (len >= 3 && memcmp(s, "id:", 3) == 0) {
-    v = s + 3;
-    vl = len - 3;
-    field = F_ID;
-    b = &p->scratch;
-  } else if (len >= 6 && memcmp(s, "event:", 6) == 0) {
-    v = s + 6;
-    vl = len - 6;
-    field = F_EVENT;
-    b = &p->type;
-  } else {
-    return R_SLOW;
-  }
-  if (vl && *v == ' ')
-    v++, vl--;
-  if (field == F_DATA) {
-    if (p->max_event) {
-      if (p->data.len > p->max_event || vl > p->max_event - p->data.len)
-        return R_SLOW; /* TOO_LARGE, the general way */
-      hint = p->max_event + 1;
-    }
-    if (es_buf_reserve(b, vl + 1, hint))
-      return ES_PARSER_NOMEM;
-    es_copy_short(b->p + b->len, v, vl);
-    b->len += vl;
-    b->p[b->len++] = '\n';
-  } else if (field == F_ID) {
-    if (p->max_id && vl > p->max_id)
-      return R_SLOW; /* not adopted, the general way */
-    for (size_t i = 0; i < vl; i++) /* ids are short: no call */
-      if (!v[i])
-        return R_SLOW; /* U+0000: the field is ignored, the general way */
-    if (set_value(b, v, vl))
-      return ES_PARSER_NOMEM;
-    commit_id(p);
-  } else if (set_value(b, v, vl)) {
-    return ES_PARSER_NOMEM;
-  }
-  p->max_line = p->next_max_line;
-  p->field = (unsigned char)field;
-  p->skip_lf = (unsigned char)cr;
-  return ES_PARSER_OK;
-}
-
-/* The stream after the BOM: one scan per line finds its end (CR or LF) and
- * tells whether it is ASCII; whole ASCII lines take fast_line(). */
 static int feed_lines(es_parser *p, const unsigned char *s, size_t n) {
   const unsigned char *end = s + n;
+  if (p->skip_lf) {
+    p->skip_lf = 0;
+    if (n && *s == '\n')
+      s++;
+  }
+  int fast = fast_state(p);
   while (s < end) {
-    if (p->skip_lf) {
-      p->skip_lf = 0;
-      if (*s == '\n') {
-        s++;
-        continue;
-      }
-    }
     unsigned high = 0;
     size_t len = es_scan_eol(s, (size_t)(end - s), &high);
     const unsigned char *eol = s + len;
     int r = R_SLOW;
-    if (eol < end && !high && p->ls == LS_START && !p->skipping)
-      r = fast_line(p, s, len, *eol == '\r');
+    if (eol < end && !high && fast && len <= p->fast_max) {
+      if (!len) {
+        r = dispatch(p);
+      } else if ((r = fast_line(p, s, len)) == R_DATA) {
+        /* the blank line that so often follows at once needs no scan */
+        const unsigned char *q = eol + 1;
+        if (*eol == '\r' && q < end && *q == '\n')
+          q++;
+        r = ES_PARSER_OK;
+        if (q < end && (*q == '\n' || *q == '\r')) {
+          r = dispatch(p);
+          eol = q;
+        }
+      }
+    }
     if (r == R_SLOW) {
       p->ascii = !high;
       if (len && (r = line_bytes(p, s, len)) != ES_PARSER_OK)
         return r;
       if (eol == end)
         break;
-      if (*eol == '\r')
-        p->skip_lf = 1;
       r = line_end(p);
+      fast = fast_state(p);
+    }
+    s = eol + 1;
+    if (*eol == '\r') { /* a CRLF is one line end */
+      if (s == end)
+        p->skip_lf = 1;
+      else if (*s == '\n')
+        s++;
     }
     if (r)
       return r;
-    s = eol + 1;
   }
   return ES_PARSER_OK;
 }
@@ -558,7 +502,15 @@ es_parser *es_parser_new(const es_parser_callbacks *cb, void *ctx,
   if (cb)
     p->cb = *cb;
   p->ctx = ctx;
+  /* scratch from the start: the fast path writes ids straight into idbuf,
+   * and the general one (a split or non-ASCII id: line, a comment) should
+   * not make a warm parser allocate the first time it runs */
+  if (es_buf_reserve(&p->scratch, 0, 0)) {
+    es_free(p);
+    return NULL;
+  }
   p->next_max_line = p->max_line = max_line;
+  p->fast_max = max_line ? max_line : SIZE_MAX;
   p->next_max_event = p->max_event = max_event;
   es_parser_reset(p);
   return p;
@@ -577,6 +529,7 @@ void es_parser_free(es_parser *p) {
 
 void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event) {
   p->next_max_line = max_line;
+  p->fast_max = max_line ? max_line : SIZE_MAX;
   p->next_max_event = max_event;
 }
 

@@ -40,6 +40,7 @@ struct es_parser {
 
   size_t max_line, max_event;         /* limits in force */
   size_t next_max_line, next_max_event; /* set by es_parser_set_limits */
+  size_t fast_max; /* next_max_line, SIZE_MAX for none: the fast path's test */
   size_t max_id; /* longest id: value adopted, decoded bytes (0: none) */
 
   /* stream state */

@@ -30,7 +30,7 @@ FUZZ_VECTORS := $(sort $(wildcard test/vectors/*.vec))
 
 fuzz-build: $(O)/fuzz/fuzz_parser
 
-$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/parser_int.h lib/scan.h lib/utf8.h lib/buf.h \
+$(O)/fuzz/fuzz_parser: $(FUZZ_SRC) lib/parser.h lib/parser_int.h lib/parser_fast.h lib/scan.h lib/utf8.h lib/buf.h \
                        lib/alloc.h include/eventsource.h \
                        test/support/ts_refmodel.h
 	@mkdir -p $(@D)
