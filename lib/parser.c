@@ -185,9 +185,10 @@ static int dispatch(es_parser *p) {
   p->type.len = 0;
   if (!p->cb.on_event)
     return ES_PARSER_OK;
+  /* idstr is kept NUL-terminated by every writer (parser_id.c) */
+  const char *id = p->idstr.p ? p->idstr.p : "";
   p->lent_id = p->idstr.p;
-  int rc = p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len,
-                          es_buf_str(&p->idstr), p->idstr.len);
+  int rc = p->cb.on_event(p->ctx, type, type_len, p->data.p, data_len, id, p->idstr.len);
   p->lent_id = NULL;
   return stopped(rc);
 }
