@@ -44,17 +44,7 @@ static inline unsigned es_scan_block(const unsigned char *s, unsigned *hb) {
   *hb = (unsigned)_mm_movemask_epi8(v);
   return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
 }
-#endif
 
-/* Bytes before the first CR or LF in s[0..n) (n when none); *high gets
- * non-zero when one of those bytes is >= 0x80 (and is left alone
- * otherwise, so that a caller can accumulate it). */
-static inline size_t es_scan_eol(const unsigned char *s, size_t n, unsigned *high) {
-  size_t i = 0;
-  unsigned h = 0;
-#if defined(ES_SCAN_SSE2)
-  /* The first 64 bytes 16 at a time (most lines end there), then 64 at a
-   * time while no line end is among them, then 16 at a time again. */
 #define ES_SCAN_ROUND()                                                        \
   do {                                                                         \
     unsigned hb, m = es_scan_block(s + i, &hb);                                \
@@ -67,30 +57,75 @@ static inline size_t es_scan_eol(const unsigned char *s, size_t n, unsigned *hig
     h |= hb;                                                                   \
     i += 16;                                                                   \
   } while (0)
+
+/* es_scan_eol() past the first 64 bytes (i of them seen, h: a byte >= 0x80
+ * among them): 64 at a time while no line end is among them, the one that
+ * has one from its four masks at once, the tail 16 at a time. Out of line,
+ * so that the short lines' path, inlined into the parser, stays small. */
+static __attribute__((noinline, unused)) size_t es_scan_long(const unsigned char *s, size_t n,
+                                                             size_t i, unsigned h,
+                                                             unsigned *high) {
+  const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+  while (n - i >= 64) {
+    const __m128i *q = (const __m128i *)(const void *)(s + i);
+    __m128i v0 = _mm_loadu_si128(q), v1 = _mm_loadu_si128(q + 1);
+    __m128i v2 = _mm_loadu_si128(q + 2), v3 = _mm_loadu_si128(q + 3);
+    __m128i e0 = _mm_or_si128(_mm_cmpeq_epi8(v0, lf), _mm_cmpeq_epi8(v0, cr));
+    __m128i e1 = _mm_or_si128(_mm_cmpeq_epi8(v1, lf), _mm_cmpeq_epi8(v1, cr));
+    __m128i e2 = _mm_or_si128(_mm_cmpeq_epi8(v2, lf), _mm_cmpeq_epi8(v2, cr));
+    __m128i e3 = _mm_or_si128(_mm_cmpeq_epi8(v3, lf), _mm_cmpeq_epi8(v3, cr));
+    __m128i hv = _mm_or_si128(_mm_or_si128(v0, v1), _mm_or_si128(v2, v3));
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(e0, e1), _mm_or_si128(e2, e3)))) {
+      uint64_t m = (uint64_t)(unsigned)_mm_movemask_epi8(e0) |
+                   (uint64_t)(unsigned)_mm_movemask_epi8(e1) << 16 |
+                   (uint64_t)(unsigned)_mm_movemask_epi8(e2) << 32 |
+                   (uint64_t)(unsigned)_mm_movemask_epi8(e3) << 48;
+      if (!h && _mm_movemask_epi8(hv)) {
+        uint64_t hm = (uint64_t)(unsigned)_mm_movemask_epi8(v0) |
+                      (uint64_t)(unsigned)_mm_movemask_epi8(v1) << 16 |
+                      (uint64_t)(unsigned)_mm_movemask_epi8(v2) << 32 |
+                      (uint64_t)(unsigned)_mm_movemask_epi8(v3) << 48;
+        h = (hm & (m - 1) & ~m) != 0; /* (m - 1) & ~m: the bits below it */
+      }
+      if (h)
+        *high = 1;
+      return i + (size_t)__builtin_ctzll(m);
+    }
+    h |= (unsigned)_mm_movemask_epi8(hv);
+    i += 64;
+  }
+  while (n - i >= 16)
+    ES_SCAN_ROUND();
+  for (; i < n; i++) {
+    unsigned c = s[i];
+    if (c == '\n' || c == '\r')
+      break;
+    h |= c & 0x80u;
+  }
+  if (h)
+    *high = 1;
+  return i;
+}
+#endif
+
+/* Bytes before the first CR or LF in s[0..n) (n when none); *high gets
+ * non-zero when one of those bytes is >= 0x80 (and is left alone
+ * otherwise, so that a caller can accumulate it). */
+static inline size_t es_scan_eol(const unsigned char *s, size_t n, unsigned *high) {
+  size_t i = 0;
+  unsigned h = 0;
+#if defined(ES_SCAN_SSE2)
+  /* The first 64 bytes 16 at a time (most lines end there), the rest out
+   * of line (es_scan_long), the short tail 16 at a time. */
   if (n >= 64) {
     ES_SCAN_ROUND();
     ES_SCAN_ROUND();
     ES_SCAN_ROUND();
     ES_SCAN_ROUND();
-    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    while (n - i >= 64) {
-      const __m128i *q = (const __m128i *)(const void *)(s + i);
-      __m128i v0 = _mm_loadu_si128(q), v1 = _mm_loadu_si128(q + 1);
-      __m128i v2 = _mm_loadu_si128(q + 2), v3 = _mm_loadu_si128(q + 3);
-      __m128i e = _mm_or_si128(
-          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v0, lf), _mm_cmpeq_epi8(v0, cr)),
-                       _mm_or_si128(_mm_cmpeq_epi8(v1, lf), _mm_cmpeq_epi8(v1, cr))),
-          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v2, lf), _mm_cmpeq_epi8(v2, cr)),
-                       _mm_or_si128(_mm_cmpeq_epi8(v3, lf), _mm_cmpeq_epi8(v3, cr))));
-      if (_mm_movemask_epi8(e))
-        break; /* among these 64: the 16-byte rounds find where */
-      h |= (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(v0, v1), _mm_or_si128(v2, v3)));
-      i += 64;
-    }
+    return es_scan_long(s, n, i, h, high);
   }
   while (n - i >= 16)
     ES_SCAN_ROUND();
-#undef ES_SCAN_ROUND
 #elif defined(ES_SCAN_NEON)
   const uint8x16_t lf = vdupq_n_u8('\n'), cr = vdupq_n_u8('\r');
   for (; n - i >= 16; i += 16) {
@@ -123,5 +158,6 @@ static inline size_t es_scan_eol(const unsigned char *s, size_t n, unsigned *hig
     *high = 1;
   return i;
 }
+#undef ES_SCAN_ROUND
 
 #endif
