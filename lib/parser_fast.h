@@ -74,8 +74,7 @@ static ES_HOT_INLINE void skip_space(const unsigned char **v, size_t *vl) {
 static ES_HOT_INLINE int fast_line(es_parser *p, const unsigned char *s, size_t len) {
   const unsigned char *v;
   size_t vl;
-  switch (s[0]) {
-  case 'd':
+  if (s[0] == 'd') { /* data: first, the most common line */
     if (len < 5 || memcmp(s + 1, "ata:", 4) != 0)
       return R_SLOW;
     v = s + 5;
@@ -93,6 +92,8 @@ static ES_HOT_INLINE int fast_line(es_parser *p, const unsigned char *s, size_t 
     p->data.len += vl;
     p->data.p[p->data.len++] = '\n';
     return R_DATA;
+  }
+  switch (s[0]) {
   case 'i':
     if (len < 3 || s[1] != 'd' || s[2] != ':')
       return R_SLOW;
