@@ -85,9 +85,11 @@ struct eventsource {
   /* Held by the loop thread while it runs listeners and hooks of this
    * source, so that eventsource_close() from another thread can wait for a
    * listener that is running to return (the header documents it). Taken
-   * once per piece of body libcurl hands over (es_parser_feed() of it may
-   * dispatch many events), not once per event. */
+   * at most once per piece of body libcurl hands over, by the first event
+   * of the piece (es_parser_feed() of it may dispatch many), and not at all
+   * for a piece that completes none; cb_held says it is held (loop thread). */
   pthread_mutex_t cb_lock;
+  int cb_held;
   /* Guards `multi` for other threads (close, restart, remove). */
   pthread_mutex_t multi_lock;
 

@@ -64,13 +64,28 @@ static inline int stop_parsing(eventsource_t *es) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* The parser's callbacks (the caller of es_parser_feed() holds cb_lock)    */
+/* The parser's callbacks                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* A piece of body is parsed without cb_lock; the first callback that calls
+ * a listener takes it (and sink_bytes() lets it go at the end of the piece),
+ * so a piece that completes no event takes no lock. 0: the source is closed,
+ * stop. */
+static inline int hold(eventsource_t *es) {
+  if (es->cb_held)
+    return 1;
+  if (!enter(es))
+    return 0;
+  es->cb_held = 1;
+  return 1;
+}
 
 static int on_event(void *ctx, const char *type, size_t type_len,
                     const char *data, size_t data_len, const char *id,
                     size_t id_len) {
   eventsource_t *es = ctx;
+  if (!hold(es))
+    return 1;
   es->delivered = 1;
   eventsource_event_t ev;
   es_event_init(&ev, EVENTSOURCE_KIND_MESSAGE, id, id_len);
@@ -90,6 +105,8 @@ static int on_retry(void *ctx, uint64_t ms) {
 
 static int on_comment(void *ctx, const char *text, size_t len) {
   eventsource_t *es = ctx;
+  if (!hold(es))
+    return 1;
   eventsource_event_t ev;
   size_t id_len;
   const char *id = es_parser_last_event_id(es->parser, &id_len);
@@ -103,6 +120,8 @@ static int on_comment(void *ctx, const char *text, size_t len) {
 static int on_parse_error(void *ctx, eventsource_error_t code,
                           const char *message) {
   eventsource_t *es = ctx;
+  if (!hold(es))
+    return 1;
   es_set_error(es, code, 0, 0, "%s", message);
   notify_error(es, 0, -1);
   return stop_parsing(es);
@@ -135,10 +154,14 @@ static int sink_opened(void *ctx) { return es_source_opened(ctx, es_now_ms()); }
 
 static int sink_bytes(void *ctx, const char *buf, size_t len) {
   eventsource_t *es = ctx;
-  if (stop_parsing(es) || !enter(es))
+  if (stop_parsing(es))
     return ES_PARSER_STOPPED;
+  es->cb_held = 0;
   int rc = es_parser_feed(es->parser, buf, len);
-  leave(es);
+  if (es->cb_held) {
+    es->cb_held = 0;
+    leave(es);
+  }
   return rc;
 }
 

@@ -13,6 +13,8 @@
  * Jitter is off everywhere, so every delay is exact.
  */
 #include <check.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -951,6 +953,58 @@ END_TEST
 /* Joining and leaving a multi                                              */
 /* ------------------------------------------------------------------------ */
 
+/* cb_lock (what eventsource_close() from another thread waits on) is taken
+ * only for a piece of body that calls a listener: with another thread
+ * holding it, a piece that completes no event is parsed at once (were the
+ * lock taken, this test would hang until its timeout); the piece that
+ * completes the event waits for it, and the lock is let go afterwards. */
+typedef struct holder {
+  eventsource_t *es;
+  sem_t held, release;
+} holder;
+
+static void *hold_lock(void *arg) {
+  holder *h = arg;
+  pthread_mutex_lock(&h->es->cb_lock);
+  sem_post(&h->held);
+  while (sem_wait(&h->release) != 0) {
+  }
+  pthread_mutex_unlock(&h->es->cb_lock);
+  return NULL;
+}
+
+START_TEST(test_lock_only_for_listeners) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  m_start(es, T0, 0);
+  m_open(es, T0 + 1);
+  holder h = {.es = es};
+  ck_assert_int_eq(sem_init(&h.held, 0, 0), 0);
+  ck_assert_int_eq(sem_init(&h.release, 0, 0), 0);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, hold_lock, &h), 0);
+  while (sem_wait(&h.held) != 0) {
+  }
+  m_feed(es, "id: 7\nevent: tick\ndata: par");
+  m_feed(es, "tial\ndata: more");
+  ck_assert_int_eq(c.n, 1); /* the open notification only */
+  ck_assert_int_eq(es->cb_held, 0);
+  sem_post(&h.release);
+  m_feed(es, "\n\n: a comment\n");
+  ck_assert_int_eq(pthread_join(th, NULL), 0);
+  ck_assert_int_eq(c.n, 2); /* the event; comments go to comment listeners only */
+  ck_assert_str_eq(c.v[1].type, "tick");
+  ck_assert_str_eq(c.v[1].data, "partial\nmore");
+  ck_assert_int_eq(es->cb_held, 0);
+  /* and it is free again */
+  ck_assert_int_eq(pthread_mutex_trylock(&es->cb_lock), 0);
+  pthread_mutex_unlock(&es->cb_lock);
+  sem_destroy(&h.held);
+  sem_destroy(&h.release);
+  eventsource_free(es);
+}
+END_TEST
+
 START_TEST(test_join_leave) {
   mctx c;
   eventsource_t *es = m_new(&c, 1000);
@@ -1003,6 +1057,7 @@ static Suite *machine_suite(void) {
   tcase_add_test(t, test_close_in_open_listener);
   tcase_add_test(t, test_close_in_message_listener);
   tcase_add_test(t, test_close_in_hooks);
+  tcase_add_test(t, test_lock_only_for_listeners);
   tcase_add_test(t, test_join_leave);
   suite_add_tcase(s, t);
   return s;
