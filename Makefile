@@ -137,7 +137,8 @@ $(O)/eventsource.pc: FORCE
 # that a DESTDIR-staged or moved tree works; INCLUDEDIR and LIBDIR are given
 # relative to PREFIX when they are under it. A directory that is not under
 # PREFIX (or has . or .. in it) is written as it is, absolute.
-es_under = $(if $(filter $(PREFIX)/%,$(1)),$(if $(filter . ..,$(subst /, ,$(patsubst $(PREFIX)/%,%,$(1)))),,$(patsubst $(PREFIX)/%,%,$(1))))
+es_tail = $(if $(filter $(PREFIX)/%,$(1)),$(patsubst $(PREFIX)/%,%,$(1)))
+es_under = $(if $(filter . ..,$(subst /, ,$(call es_tail,$(1)))),,$(call es_tail,$(1)))
 es_rel = $(or $(call es_under,$(1)),$(1))
 ES_CMAKE_SED = -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
   -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SONAME@|$(SONAME)|g' \
@@ -243,7 +244,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libeventsource.so $(DESTDIR)$(LIBDIR)/libeventsource.a \
 	  $(DESTDIR)$(PKGCONFIGDIR)/eventsource.pc
-	rm -f $(DESTDIR)$(CMAKEDIR)/eventsourceConfig.cmake $(DESTDIR)$(CMAKEDIR)/eventsourceConfigVersion.cmake
+	rm -f $(DESTDIR)$(CMAKEDIR)/eventsourceConfig.cmake \
+	  $(DESTDIR)$(CMAKEDIR)/eventsourceConfigVersion.cmake
 	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done; fi
 
