@@ -32,6 +32,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/eventsource
 DESTDIR ?=
 
 CC ?= cc
@@ -63,6 +64,7 @@ LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(LIB_SRC))
 SHARED := $(O)/libeventsource.so.$(VERSION)
 SONAME := libeventsource.so.$(SOVERSION)
 STATIC := $(O)/libeventsource.a
+CMAKE_CONFIG := $(O)/cmake/eventsourceConfig.cmake $(O)/cmake/eventsourceConfigVersion.cmake
 
 DEMO_SRC := $(sort $(wildcard demo/*.c))
 DEMO_BIN := $(patsubst %.c,$(O)/%,$(DEMO_SRC))
@@ -87,7 +89,7 @@ LIBS := $(CURL_LIBS) -pthread
         clean deps deps-test run-tests examples
 all: lib $(DEMO_BIN)
 
-lib: $(SHARED) $(STATIC) $(O)/eventsource.pc
+lib: $(SHARED) $(STATIC) $(O)/eventsource.pc $(CMAKE_CONFIG)
 
 $(O)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -128,6 +130,28 @@ export PC_TEXT
 $(O)/eventsource.pc: FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' "$$PC_TEXT" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+# The CMake package (find_package(eventsource)), from mk/*.cmake.in. The
+# config finds the prefix from its own place, ES_CMAKE_UP directories up, so
+# that a DESTDIR-staged or moved tree works; INCLUDEDIR and LIBDIR are given
+# relative to PREFIX when they are under it. A directory that is not under
+# PREFIX (or has . or .. in it) is written as it is, absolute.
+es_tail = $(if $(filter $(PREFIX)/%,$(1)),$(patsubst $(PREFIX)/%,%,$(1)))
+es_under = $(if $(filter . ..,$(subst /, ,$(call es_tail,$(1)))),,$(call es_tail,$(1)))
+es_rel = $(or $(call es_under,$(1)),$(1))
+ES_CMAKE_SED = -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+  -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SONAME@|$(SONAME)|g' \
+  -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@ES_CMAKE_INCLUDEDIR@|$(call es_rel,$(INCLUDEDIR))|g' \
+  -e 's|@ES_CMAKE_LIBDIR@|$(call es_rel,$(LIBDIR))|g' \
+  -e 's|@ES_CMAKE_UP@|$(if $(call es_under,$(CMAKEDIR)),$(words $(subst /, ,$(call es_under,$(CMAKEDIR)))))|g'
+# Like the .pc file, written again whenever the text differs. The version
+# file also records the pointer size the compiler builds for.
+$(O)/cmake/%.cmake: mk/%.cmake.in FORCE
+	@mkdir -p $(@D)
+	@sed $(ES_CMAKE_SED) \
+	  -e "s|@ES_SIZEOF_VOID_P@|$$(echo __SIZEOF_POINTER__ | $(CC) $(CPPFLAGS) $(CFLAGS) -E -P - 2>/dev/null | tr -cd 0-9)|g" \
+	  $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # Programs link the static library so they run from the build tree.
@@ -211,6 +235,8 @@ install: lib
 	ln -sf libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libeventsource.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(O)/eventsource.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(CMAKEDIR)
+	install -m 644 $(CMAKE_CONFIG) $(DESTDIR)$(CMAKEDIR)/
 	if [ -d man ]; then install -d $(DESTDIR)$(MANDIR)/man3 && install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
 
 uninstall:
@@ -218,6 +244,9 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libeventsource.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libeventsource.so $(DESTDIR)$(LIBDIR)/libeventsource.a \
 	  $(DESTDIR)$(PKGCONFIGDIR)/eventsource.pc
+	rm -f $(DESTDIR)$(CMAKEDIR)/eventsourceConfig.cmake \
+	  $(DESTDIR)$(CMAKEDIR)/eventsourceConfigVersion.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	if [ -d man ]; then for f in man/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done; fi
 
 clean:

@@ -8,8 +8,10 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = valgrind ]; then
   # check: the test framework; the rest: the contract-test service
   # (libmicrohttpd, cJSON), the event-loop adapters' tests (libuv, libevent)
   # and the test server's TLS listener and compressed bodies (OpenSSL, zlib,
-  # brotli, zstd). None of them is linked into the library.
-  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev"
+  # brotli, zstd), and cmake, with which test_install builds a program
+  # against the installed CMake package. None of them is linked into the
+  # library.
+  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev cmake"
 fi
 [ "${1:-build}" = valgrind ] && want="$want valgrind"
 missing=""

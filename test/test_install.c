@@ -8,8 +8,12 @@
  * PREFIX=/usr DESTDIR=...`, which is how most people (and packagers) do it,
  * so a stale eventsource.pc from the first step would be caught.
  *
+ * The "cmake" case installs the same way and builds an out-of-tree CMake
+ * project with find_package(eventsource): both imported targets, a version
+ * that must be refused, and the staged tree moved elsewhere.
+ *
  * Needs ES_SRC_DIR (set by `make test`), make, a C compiler, pkg-config,
- * readelf and nm.
+ * readelf, nm and cmake (mk/deps.sh installs them; a missing one fails).
  */
 #include <check.h>
 #include <errno.h>
@@ -123,6 +127,28 @@ static void tmp_teardown(void) {
   tmp[0] = '\0';
 }
 
+/* A make above us (make test) must not pass its variables, jobserver or
+ * sanitizer build down to the ones a test runs. */
+static void clean_make_env(void) {
+  unsetenv("MAKEFLAGS");
+  unsetenv("MFLAGS");
+  unsetenv("MAKELEVEL");
+  unsetenv("MAKEOVERRIDES");
+  unsetenv("O");
+  unsetenv("SAN");
+}
+
+/* Writes text to tmp/rel. */
+static void write_file(const char *rel, const char *text) {
+  char path[256];
+  FILE *f;
+  snprintf(path, sizeof path, "%s/%s", tmp, rel);
+  f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(fputs(text, f) >= 0, 1);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
 static const char hello_c[] =
     "#include <stdio.h>\n"
     "#include <string.h>\n"
@@ -159,17 +185,9 @@ START_TEST(install_pkgconfig_uninstall) {
   const char *src = src_dir();
   const char *pc;
   char path[256];
-  FILE *f;
 
   ck_assert_msg(tmp[0] != '\0', "no temporary directory");
-  /* A make above us (make test) must not pass its variables, jobserver or
-   * sanitizer build down to this one. */
-  unsetenv("MAKEFLAGS");
-  unsetenv("MFLAGS");
-  unsetenv("MAKELEVEL");
-  unsetenv("MAKEOVERRIDES");
-  unsetenv("O");
-  unsetenv("SAN");
+  clean_make_env();
 
   /* Build with the default PREFIX, then install with another one. */
   ck_assert_int_eq(sh("make -C '%s' -j2 O='%s/build' SAN=0 CFLAGS=-O1 lib", src, tmp), 0);
@@ -214,11 +232,7 @@ START_TEST(install_pkgconfig_uninstall) {
                       stage),
                    0);
 
-  snprintf(path, sizeof path, "%s/hello.c", tmp);
-  f = fopen(path, "w");
-  ck_assert_ptr_nonnull(f);
-  ck_assert_int_eq(fputs(hello_c, f) >= 0, 1);
-  ck_assert_int_eq(fclose(f), 0);
+  write_file("hello.c", hello_c);
 
   pc = "PKG_CONFIG_PATH=\"$S/usr/lib/pkgconfig\" PKG_CONFIG_SYSROOT_DIR=\"$S\"";
   ck_assert_int_eq(sh("S='%s'; %s pkg-config --modversion eventsource", stage, pc), 0);
@@ -267,6 +281,179 @@ START_TEST(install_pkgconfig_uninstall) {
 }
 END_TEST
 
+/* The CMake project of the "cmake" case: the shared program (hello.c, as
+ * above) and a static one that also includes eventsource_curl.h and calls
+ * libcurl, which only the targets' link to CURL::libcurl provides. The
+ * version asked for is the one of this header (MAJOR.MINOR); the
+ * project fails unless it finds exactly that library. */
+static const char hello_curl_c[] =
+    "#include <stdio.h>\n"
+    "#include <string.h>\n"
+    "#include <eventsource.h>\n"
+    "#include <eventsource_curl.h>\n"
+    "static CURLcode tune(eventsource_t *es, CURL *easy, void *ud) {\n"
+    "  (void)es; (void)ud;\n"
+    "  return curl_easy_setopt(easy, CURLOPT_VERBOSE, 0L);\n"
+    "}\n"
+    "int main(void) {\n"
+    "  eventsource_t *es = NULL;\n"
+    "  printf(\"%s\\n\", eventsource_version());\n"
+    "  if (strcmp(eventsource_version(), EVENTSOURCE_VERSION) != 0) return 1;\n"
+    "  if (curl_version() == NULL) return 1;\n"
+    "  if (eventsource_new(&es, \"http://127.0.0.1:1/\") != EVENTSOURCE_OK) return 1;\n"
+    "  if (eventsource_set_curl_callback(es, tune, NULL) != EVENTSOURCE_OK) return 1;\n"
+    "  eventsource_free(es);\n"
+    "  return 0;\n"
+    "}\n";
+
+static const char app_cmake[] =
+    "cmake_minimum_required(VERSION 3.12)\n"
+    "project(es_app C)\n"
+    "find_package(eventsource " STR(EVENTSOURCE_VERSION_MAJOR) "." STR(
+        EVENTSOURCE_VERSION_MINOR) " REQUIRED)\n"
+    "if(NOT eventsource_VERSION STREQUAL \"" EVENTSOURCE_VERSION "\")\n"
+    "  message(FATAL_ERROR \"eventsource_VERSION is ${eventsource_VERSION}\")\n"
+    "endif()\n"
+    "foreach(t eventsource::eventsource eventsource::eventsource_static)\n"
+    "  if(NOT TARGET ${t})\n"
+    "    message(FATAL_ERROR \"no target ${t}\")\n"
+    "  endif()\n"
+    "endforeach()\n"
+    "add_executable(hello-shared ../hello.c)\n"
+    "target_link_libraries(hello-shared PRIVATE eventsource::eventsource)\n"
+    "add_executable(hello-static ../hello_curl.c)\n"
+    "target_link_libraries(hello-static PRIVATE eventsource::eventsource_static)\n";
+
+/* A project asking for the next major version (and, while the major is 0,
+ * the next minor), which the version file must refuse. */
+static const char bad_cmake[] =
+    "cmake_minimum_required(VERSION 3.12)\n"
+    "project(es_bad C)\n"
+    "find_package(eventsource ${ES_WANT} QUIET)\n"
+    "if(eventsource_FOUND)\n"
+    "  message(FATAL_ERROR \"eventsource ${eventsource_VERSION} taken for ${ES_WANT}\")\n"
+    "endif()\n"
+    "find_package(eventsource ${ES_OK} REQUIRED)\n";
+
+/* Configures tmp/app in tmp/BUILD with -DVAR=VALUE (CMAKE_PREFIX_PATH or
+ * eventsource_DIR), builds it and runs both programs, the shared one with
+ * the libraries in LIBS. */
+static void cmake_app(const char *build, const char *var, const char *value,
+                      const char *libs) {
+  ck_assert_int_eq(sh("cmake -S '%s/app' -B '%s/%s' -D%s='%s' -DCMAKE_BUILD_TYPE=Release",
+                      tmp, tmp, build, var, value),
+                   0);
+  ck_assert_int_eq(sh("cmake --build '%s/%s'", tmp, build), 0);
+  ck_assert_int_eq(sh("readelf -d '%s/%s/hello-shared' | grep NEEDED | "
+                      "grep -F '[" SONAME "]'",
+                      tmp, build),
+                   0);
+  ck_assert_int_eq(sh("! readelf -d '%s/%s/hello-static' | grep NEEDED | grep -F libeventsource",
+                      tmp, build),
+                   0);
+  ck_assert_int_eq(sh("readelf -d '%s/%s/hello-static' | grep NEEDED | grep -F libcurl",
+                      tmp, build),
+                   0);
+  ck_assert_int_eq(sh("LD_LIBRARY_PATH='%s' '%s/%s/hello-shared'", libs, tmp, build), 0);
+  ck_assert_str_eq(sh_output(), EVENTSOURCE_VERSION);
+  ck_assert_int_eq(sh("'%s/%s/hello-static'", tmp, build), 0);
+  ck_assert_str_eq(sh_output(), EVENTSOURCE_VERSION);
+}
+
+START_TEST(install_cmake_package) {
+  const char *src = src_dir();
+  char dir[256], libs[256];
+
+  ck_assert_msg(tmp[0] != '\0', "no temporary directory");
+  clean_make_env();
+  /* Like pkg-config, cmake is a test dependency: mk/deps.sh installs it. */
+  ck_assert_msg(sh("command -v cmake") == 0,
+                "cmake not found: `make deps-test` installs it");
+
+  ck_assert_int_eq(sh("make -C '%s' -j2 O='%s/build' SAN=0 CFLAGS=-O1 lib", src, tmp), 0);
+  ck_assert_int_eq(sh("make -C '%s' O='%s/build' SAN=0 CFLAGS=-O1 PREFIX=/usr "
+                      "DESTDIR='%s' install",
+                      src, tmp, stage),
+                   0);
+  ck_assert(exists("/usr/lib/cmake/eventsource/eventsourceConfig.cmake"));
+  ck_assert(exists("/usr/lib/cmake/eventsource/eventsourceConfigVersion.cmake"));
+  /* The stage is nowhere in the files. */
+  ck_assert_int_eq(sh("! grep -rF '%s' '%s/usr/lib/cmake/eventsource'", stage, stage), 0);
+
+  snprintf(dir, sizeof dir, "%s/app", tmp);
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  snprintf(dir, sizeof dir, "%s/bad", tmp);
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  write_file("hello.c", hello_c);
+  write_file("hello_curl.c", hello_curl_c);
+  write_file("app/CMakeLists.txt", app_cmake);
+  write_file("bad/CMakeLists.txt", bad_cmake);
+
+  /* The staged tree, as DESTDIR left it. */
+  snprintf(dir, sizeof dir, "%s/usr", stage);
+  snprintf(libs, sizeof libs, "%s/usr/lib", stage);
+  cmake_app("app-build", "CMAKE_PREFIX_PATH", dir, libs);
+
+  /* The version file: the next major version is refused, and while the
+   * major is 0 the next minor too; the version installed is taken. */
+  ck_assert_int_eq(sh("cmake -S '%s/bad' -B '%s/bad-major' -DCMAKE_PREFIX_PATH='%s' "
+                      "-DES_WANT=%d.0 -DES_OK=%d.%d",
+                      tmp, tmp, dir, EVENTSOURCE_VERSION_MAJOR + 1, EVENTSOURCE_VERSION_MAJOR,
+                      EVENTSOURCE_VERSION_MINOR),
+                   0);
+#if EVENTSOURCE_VERSION_MAJOR == 0
+  ck_assert_int_eq(sh("cmake -S '%s/bad' -B '%s/bad-minor' -DCMAKE_PREFIX_PATH='%s' "
+                      "-DES_WANT=0.%d -DES_OK=0.%d.0",
+                      tmp, tmp, dir, EVENTSOURCE_VERSION_MINOR + 1, EVENTSOURCE_VERSION_MINOR),
+                   0);
+  /* An older minor of the 0 series is not this one's API either. */
+  if (EVENTSOURCE_VERSION_MINOR > 0)
+    ck_assert_int_eq(sh("cmake -S '%s/bad' -B '%s/bad-older' -DCMAKE_PREFIX_PATH='%s' "
+                        "-DES_WANT=0.%d -DES_OK=0.%d",
+                        tmp, tmp, dir, EVENTSOURCE_VERSION_MINOR - 1, EVENTSOURCE_VERSION_MINOR),
+                     0);
+#endif
+
+  /* Relocatable: the whole tree moved elsewhere still works. */
+  ck_assert_int_eq(sh("mv '%s/usr' '%s/moved'", stage, stage), 0);
+  snprintf(dir, sizeof dir, "%s/moved", stage);
+  snprintf(libs, sizeof libs, "%s/moved/lib", stage);
+  cmake_app("app-moved", "CMAKE_PREFIX_PATH", dir, libs);
+  ck_assert_int_eq(sh("mv '%s/moved' '%s/usr'", stage, stage), 0);
+
+  /* A multiarch LIBDIR, one level deeper (docs/packaging.md), beside it;
+   * cmake looks in lib/<arch>/ only for its own architecture's name, so
+   * the project names the directory. */
+  ck_assert_int_eq(sh("make -C '%s' O='%s/build' SAN=0 CFLAGS=-O1 PREFIX=/usr "
+                      "LIBDIR=/usr/lib/es-arch DESTDIR='%s' install",
+                      src, tmp, stage),
+                   0);
+  ck_assert(exists("/usr/lib/es-arch/cmake/eventsource/eventsourceConfig.cmake"));
+  snprintf(dir, sizeof dir, "%s/usr/lib/es-arch/cmake/eventsource", stage);
+  snprintf(libs, sizeof libs, "%s/usr/lib/es-arch", stage);
+  cmake_app("app-arch", "eventsource_DIR", dir, libs);
+  ck_assert_int_eq(sh("grep -F '%s/usr/lib/es-arch/libeventsource.so." EVENTSOURCE_VERSION "' "
+                      "'%s/app-arch/CMakeFiles/hello-shared.dir/link.txt'",
+                      stage, tmp),
+                   0);
+  ck_assert_int_eq(sh("make -C '%s' O='%s/build' SAN=0 CFLAGS=-O1 PREFIX=/usr "
+                      "LIBDIR=/usr/lib/es-arch DESTDIR='%s' uninstall",
+                      src, tmp, stage),
+                   0);
+  ck_assert(!exists("/usr/lib/es-arch/cmake/eventsource"));
+
+  /* Uninstall removes the package (and its directory). */
+  ck_assert_int_eq(sh("make -C '%s' O='%s/build' SAN=0 CFLAGS=-O1 PREFIX=/usr "
+                      "DESTDIR='%s' uninstall",
+                      src, tmp, stage),
+                   0);
+  ck_assert(!exists("/usr/lib/cmake/eventsource"));
+  leftovers = 0;
+  ck_assert_int_eq(nftw(stage, count_leftover, 16, FTW_PHYS), 0);
+  ck_assert_int_eq(leftovers, 0);
+}
+END_TEST
+
 static Suite *install_suite(void) {
   Suite *su = suite_create("install");
   TCase *tc = tcase_create("version");
@@ -279,6 +466,13 @@ static Suite *install_suite(void) {
   tcase_add_test(tc, install_pkgconfig_uninstall);
   /* It compiles the library. */
   tcase_set_timeout(tc, 120);
+  suite_add_tcase(su, tc);
+
+  tc = tcase_create("cmake");
+  tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+  tcase_add_test(tc, install_cmake_package);
+  /* It compiles the library, then runs cmake five to seven times. */
+  tcase_set_timeout(tc, 180);
   suite_add_tcase(su, tc);
   return su;
 }
