@@ -316,16 +316,32 @@ EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_last_event_id(eventsource_t *es, const char *id);
 
 /* The reconnection time in ms before the first reconnection attempt (default
- * EVENTSOURCE_DEFAULT_RETRY_MS). A retry: field replaces it. */
+ * EVENTSOURCE_DEFAULT_RETRY_MS). A retry: field replaces it, as sent (up to
+ * the ceiling of eventsource_set_max_server_retry()). max-retry does not
+ * shorten it. */
 #define EVENTSOURCE_DEFAULT_RETRY_MS 3000L
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_retry(eventsource_t *es,
                                                              long ms);
 
-/* The most any reconnection delay may grow to by backoff, and the cap on a
- * server's retry: (default EVENTSOURCE_DEFAULT_MAX_RETRY_MS). */
+/* The most the exponential backoff may grow a reconnection delay to
+ * (default EVENTSOURCE_DEFAULT_MAX_RETRY_MS). It bounds the growth only: a
+ * reconnection time above it (eventsource_set_retry(), or a server's
+ * retry:) is used as it is, and then does not grow. (Earlier snapshots
+ * capped a retry: field at max-retry; eventsource_set_max_server_retry()
+ * with the same value does that.) */
 #define EVENTSOURCE_DEFAULT_MAX_RETRY_MS 30000L
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_retry(eventsource_t *es, long ms);
+
+/* The sanity ceiling on a server's retry: field (default
+ * EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS, 24 h, the most any delay may
+ * be). The spec's reconnection time is the server's, so a retry: is used as
+ * sent up to this; a larger one (a typo, a hostile server) becomes ms. Set
+ * it lower to bound how long a server may make the source wait. It does not
+ * bound eventsource_set_retry() or a policy callback's delay. */
+#define EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS (24L * 3600 * 1000)
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_server_retry(eventsource_t *es, long ms);
 
 /* A connection that stayed open at least this long resets the backoff
  * even if it delivered no event (default EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS). */
@@ -335,7 +351,8 @@ eventsource_set_backoff_reset(eventsource_t *es, long ms);
 
 /* The delay before a reconnection attempt is d = the reconnection time, or
  * EVENTSOURCE_MIN_RECONNECT_MS if that is more, doubled for each consecutive
- * failure after the first, at most the maximum (eventsource_set_max_retry)
+ * failure after the first, at most the maximum (eventsource_set_max_retry),
+ * or the reconnection time itself when that is more (never doubled then),
  * and never less than EVENTSOURCE_MIN_RECONNECT_MS. A failure is an attempt
  * that did not connect, a refused response, or a connection that ended
  * before it delivered any event (unless it stayed open for the backoff-reset
@@ -345,11 +362,26 @@ eventsource_set_backoff_reset(eventsource_t *es, long ms);
  * the reconnection time, and even with "retry: 0" never in a tight loop.
  * Jitter on (default, 1): the delay is drawn uniformly from
  * [d, min(1.5 d, maximum)], so it never falls short of the reconnection
- * time, as the spec requires; off (0): exactly d. A policy callback may set
- * any delay, shorter ones included. */
+ * time, as the spec requires; off (0): exactly d. Jitter applies to a
+ * server's retry: too, but never takes a delay above the larger of
+ * max-retry and the reconnection time: a reconnection time at or above
+ * max-retry (retry: 60000 with the default 30000) is waited exactly. A
+ * policy callback may set any delay, shorter ones included. */
 #define EVENTSOURCE_MIN_RECONNECT_MS 100L
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_set_jitter(eventsource_t *es,
                                                               int enabled);
+
+/* What a clean end of the stream does: the response body of an open
+ * connection ended without an error (EOF). on 1 (default, the spec's):
+ * reconnect, like any transient failure. on 0: the end is final: the source
+ * becomes CLOSED, its error notification has EOF, will_reconnect 0 and a
+ * message saying so, and eventsource_run() returns EVENTSOURCE_ERR_EOF. For
+ * a POST whose answer is the stream (an LLM completion), which must not be
+ * sent again. Failures (NETWORK mid-stream, READ_TIMEOUT) still reconnect
+ * as the policy says. A policy callback sees why EOF with *reconnect 0 and
+ * may still reconnect. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_reconnect_on_end(eventsource_t *es, int on);
 
 /* Reconnect when no byte (comments included) arrives for ms, counted from
  * the start of each attempt, so it also bounds the wait for the response

@@ -12,6 +12,8 @@
 eventsource_error_t es_options_init(es_options *opt) {
   memset(opt, 0, sizeof *opt);
   opt->max_retry_ms = EVENTSOURCE_DEFAULT_MAX_RETRY_MS;
+  opt->max_server_retry_ms = EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS;
+  opt->reconnect_on_end = 1;
   opt->backoff_reset_ms = EVENTSOURCE_DEFAULT_BACKOFF_RESET_MS;
   opt->jitter = 1;
   opt->connect_timeout_ms = 30000;
@@ -226,6 +228,9 @@ eventsource_error_t eventsource_set_retry(eventsource_t *es, long ms) {
 eventsource_error_t eventsource_set_max_retry(eventsource_t *es, long ms) {
   return set_ms(es, es ? &es->opt.max_retry_ms : NULL, ms, 0);
 }
+eventsource_error_t eventsource_set_max_server_retry(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->opt.max_server_retry_ms : NULL, ms, 0);
+}
 eventsource_error_t eventsource_set_backoff_reset(eventsource_t *es, long ms) {
   return set_ms(es, es ? &es->opt.backoff_reset_ms : NULL, ms, 0);
 }
@@ -245,6 +250,10 @@ static eventsource_error_t set_flag(eventsource_t *es, int *field, int on) {
 
 eventsource_error_t eventsource_set_jitter(eventsource_t *es, int enabled) {
   return set_flag(es, es ? &es->opt.jitter : NULL, enabled);
+}
+
+eventsource_error_t eventsource_set_reconnect_on_end(eventsource_t *es, int on) {
+  return set_flag(es, es ? &es->opt.reconnect_on_end : NULL, on);
 }
 
 eventsource_error_t eventsource_set_max_redirects(eventsource_t *es, long n) {

@@ -22,7 +22,9 @@ typedef struct es_options {
   size_t body_len;
   es_header *headers;
   size_t nheaders;
-  long max_retry_ms;
+  long max_retry_ms;         /* bounds the backoff's growth */
+  long max_server_retry_ms;  /* the sanity ceiling on a retry: field */
+  int reconnect_on_end;      /* reconnect after a clean end of the stream */
   long backoff_reset_ms;
   int jitter;
   long read_timeout_ms;

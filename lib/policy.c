@@ -7,9 +7,11 @@ long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
    * 0 would stay 0. */
   if (base < EVENTSOURCE_MIN_RECONNECT_MS)
     base = EVENTSOURCE_MIN_RECONNECT_MS;
-  if (max < EVENTSOURCE_MIN_RECONNECT_MS)
-    max = EVENTSOURCE_MIN_RECONNECT_MS;
-  long d = base < max ? base : max;
+  /* max bounds the backoff's growth only: a reconnection time above it (a
+   * server's retry:, say) is used as it is, never shortened. */
+  if (max < base)
+    max = base;
+  long d = base;
   /* Doubling stops at max; no overflow since d <= max before each step. */
   for (unsigned i = 1; i < attempt && d < max; i++)
     d = d > max / 2 ? max : d * 2;

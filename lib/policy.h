@@ -13,12 +13,15 @@
 /* The delay before reconnection attempt number `attempt` (1 for the first
  * after a failure): d = base * 2^(attempt-1), capped at max, then with
  * jitter drawn uniformly from [d, min(d + d/2, max)] using rnd (any 32-bit
- * value) when jitter is set. base and max are ms (at most 24 h); both are
- * raised to EVENTSOURCE_MIN_RECONNECT_MS first, so the delay never is less. */
+ * value) when jitter is set. base and max are ms (at most 24 h); base is
+ * raised to EVENTSOURCE_MIN_RECONNECT_MS first, so the delay never is less,
+ * and max to base: max bounds the growth, never the reconnection time itself
+ * (a base at or over max is used exactly, without jitter). */
 long es_backoff_delay(long base, long max, unsigned attempt, int jitter,
                       uint32_t rnd);
 
-/* The retry: value to use: the server's ms capped at max. */
+/* The retry: value to use: the server's ms capped at max (the sanity
+ * ceiling of eventsource_set_max_server_retry(), not max-retry). */
 long es_retry_capped(uint64_t ms, long max);
 
 /* The attempt number after a connection ended: one more than before, or 1

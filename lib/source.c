@@ -99,7 +99,8 @@ static int on_event(void *ctx, const char *type, size_t type_len,
 
 static int on_retry(void *ctx, uint64_t ms) {
   eventsource_t *es = ctx;
-  es->retry_ms = es_retry_capped(ms, es->opt.max_retry_ms);
+  /* As sent (max-retry bounds the backoff only), up to the sanity ceiling. */
+  es->retry_ms = es_retry_capped(ms, es->opt.max_server_retry_ms);
   return 0;
 }
 
@@ -259,7 +260,13 @@ static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
   es->attempt = es_next_attempt(es->attempt, es->phase == ES_OPEN, es->delivered,
                                 es->opened_at, now, es->opt.backoff_reset_ms);
   es_parser_finish(es->parser);
-  int reconnect = es_default_reconnect(why);
+  /* The spec reestablishes after a clean end too; reconnect_on_end 0 makes
+   * that end final (an answer to a POST must not be asked for again). */
+  int ended = why == EVENTSOURCE_ERR_EOF && !es->opt.reconnect_on_end;
+  int def = es_default_reconnect(why) && !ended;
+  if (ended)
+    es_set_error(es, why, 0, 0, "the server ended the stream (reconnect on end is off)");
+  int reconnect = def;
   long delay = es_backoff_delay(es->retry_ms, es->opt.max_retry_ms, es->attempt,
                                 es->opt.jitter, es_random_next(&es->rnd));
   if (es->opt.policy_fn) {
@@ -276,8 +283,8 @@ static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
   if (close_asked(es))
     return NOTHING;
   if (!reconnect) {
-    /* A policy that stops what the spec would reestablish is POLICY. */
-    return fail(es, es_default_reconnect(why) ? EVENTSOURCE_ERR_POLICY : why);
+    /* A policy that stops what the default would reestablish is POLICY. */
+    return fail(es, def ? EVENTSOURCE_ERR_POLICY : why);
   }
   /* Reestablish the connection (HTML 9.2.3): CONNECTING, error, wait. */
   es->phase = ES_WAITING;

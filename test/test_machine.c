@@ -440,7 +440,8 @@ START_TEST(test_backoff_reset_time) {
 }
 END_TEST
 
-/* retry: from the server sets the reconnection time (capped at max-retry). */
+/* retry: from the server sets the reconnection time, as sent: max-retry
+ * bounds the backoff's growth, not the server's value (issue 13). */
 START_TEST(test_server_retry_field) {
   mctx c;
   eventsource_t *es = m_new(&c, 1000);
@@ -458,18 +459,196 @@ START_TEST(test_server_retry_field) {
   m_fail_then_reconnect(es, &c, &t, 10000);
   m_open(es, t + 1);
   m_feed(es, "retry: 50000\n");
-  ck_assert_int_eq(es->retry_ms, 20000); /* capped */
+  ck_assert_int_eq(es->retry_ms, 50000); /* over max-retry: kept as sent */
   m_feed(es, "data: y\n\n");
   t += 2;
-  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 20000);
-  expect_error(&c, EVENTSOURCE_ERR_EOF, 1, 20000, EVENTSOURCE_CONNECTING);
-  /* An invalid retry: is ignored. */
-  t += 20000;
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 50000);
+  expect_error(&c, EVENTSOURCE_ERR_EOF, 1, 50000, EVENTSOURCE_CONNECTING);
+  /* Failures after it do not grow it (it is over max-retry already). */
+  t += 50000;
   m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 50000);
+  m_fail_then_reconnect(es, &c, &t, 50000);
+  ck_assert_uint_eq(es->attempt, 3);
+  /* An invalid retry: is ignored. */
   m_open(es, t + 1);
   m_feed(es, "retry: 12x\nretry: -5\ndata: z\n\n");
   t += 2;
-  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 20000);
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 50000);
+  eventsource_free(es);
+}
+END_TEST
+
+/* Issue 13: retry: 60000 over the default max-retry (30000) is waited
+ * exactly 60000 ms after a clean end, jitter on (jitter never takes a delay
+ * over the larger of max-retry and the reconnection time). */
+START_TEST(test_server_retry_over_max_retry_exact) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  ck_assert_int_eq(eventsource_set_jitter(es, 1), EVENTSOURCE_OK);
+  ck_assert_int_eq(es->opt.max_retry_ms, EVENTSOURCE_DEFAULT_MAX_RETRY_MS);
+  uint64_t t = T0;
+  m_start(es, t, 0);
+  for (int i = 0; i < 20; i++) {
+    m_open(es, t + 1);
+    m_feed(es, "retry: 60000\ndata: x\n\n");
+    t += 2;
+    expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 60000);
+    expect_error(&c, EVENTSOURCE_ERR_EOF, 1, 60000, EVENTSOURCE_CONNECTING);
+    t += 60000;
+    m_reconnect(es, t);
+  }
+  eventsource_free(es);
+}
+END_TEST
+
+/* The ceiling on a server's retry: 24 h by default, settable; it does not
+ * apply to eventsource_set_retry(). */
+START_TEST(test_server_retry_ceiling) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  ck_assert_int_eq(es->opt.max_server_retry_ms, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS);
+  ck_assert_int_eq(EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS, 86400000L);
+  uint64_t t = T0;
+  m_start(es, t, 0);
+  m_open(es, t + 1);
+  m_feed(es, "retry: 99999999999999999999999\ndata: x\n\n");
+  ck_assert_int_eq(es->retry_ms, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS);
+  t += 2;
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0,
+              t + EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS);
+  expect_error(&c, EVENTSOURCE_ERR_EOF, 1, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS,
+               EVENTSOURCE_CONNECTING);
+  /* A lower ceiling, from the next retry: on (the old capping at 30 s). */
+  ck_assert_int_eq(eventsource_set_max_server_retry(es, 30000), EVENTSOURCE_OK);
+  t += EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS;
+  m_reconnect(es, t);
+  m_open(es, t + 1);
+  m_feed(es, "retry: 45000\ndata: y\n\n");
+  ck_assert_int_eq(es->retry_ms, 30000);
+  m_feed(es, "retry: 29999\n");
+  ck_assert_int_eq(es->retry_ms, 29999);
+  t += 2;
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 29999);
+  /* The setter's range is that of every time option. */
+  ck_assert_int_eq(eventsource_set_max_server_retry(es, -1), EVENTSOURCE_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(eventsource_set_max_server_retry(es, ES_MAX_DELAY_MS + 1),
+                   EVENTSOURCE_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(eventsource_set_max_server_retry(NULL, 5), EVENTSOURCE_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(es->opt.max_server_retry_ms, 30000);
+  ck_assert_int_eq(eventsource_set_max_server_retry(es, 0), EVENTSOURCE_OK);
+  /* The user's reconnection time is not the server's: not bounded by it. */
+  ck_assert_int_eq(eventsource_set_retry(es, 40000), EVENTSOURCE_OK);
+  ck_assert_int_eq(es->retry_ms, 40000);
+  eventsource_free(es);
+}
+END_TEST
+
+/* MCP Streamable HTTP resumability (SEP-1699): the server sends retry:, a
+ * priming event (an id and empty data) and closes on purpose, over and
+ * over. Each connection delivered an event: a success, so the delay stays
+ * the server's reconnection time and the attempt count stays 1. */
+START_TEST(test_mcp_retry_then_close_no_growth) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  uint64_t t = T0;
+  m_start(es, t, 0);
+  m_fail_then_reconnect(es, &c, &t, 1000); /* one failure first */
+  for (int i = 0; i < 6; i++) {
+    char buf[64];
+    m_open(es, t + 1);
+    snprintf(buf, sizeof buf, "retry: 2500\nid: %d\ndata:\n\n", i + 1);
+    m_feed(es, buf);
+    ck_assert_int_eq(c.v[c.n - 1].kind, EVENTSOURCE_KIND_MESSAGE);
+    ck_assert_str_eq(c.v[c.n - 1].data, "");
+    t += 2;
+    expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 2500);
+    expect_error(&c, EVENTSOURCE_ERR_EOF, 1, 2500, EVENTSOURCE_CONNECTING);
+    ck_assert_uint_eq(es->attempt, 1);
+    t += 2500;
+    m_reconnect(es, t);
+  }
+  /* A failure then counts from the server's time: 5000, not more. */
+  m_fail_attempt(es, &c, t, 5000);
+  eventsource_free(es);
+}
+END_TEST
+
+/* reconnect_on_end 0: a clean end closes the source (EOF, will_reconnect 0,
+ * CLOSED); no second request. */
+START_TEST(test_reconnect_on_end_off) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  ck_assert_int_eq(es->opt.reconnect_on_end, 1); /* the spec's default */
+  ck_assert_int_eq(eventsource_set_reconnect_on_end(NULL, 0), EVENTSOURCE_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(eventsource_set_reconnect_on_end(es, 0), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_prepare_callback(es, prepare_hook, &c), EVENTSOURCE_OK);
+  m_start(es, T0, 0);
+  m_open(es, T0 + 1);
+  m_feed(es, "retry: 5\ndata: answer\n\n");
+  expect_next(es_source_transfer_done(es, CURLE_OK, T0 + 2), ES_GO_DONE, 1, 0);
+  ck_assert_int_eq(c.n, 3);
+  expect_error(&c, EVENTSOURCE_ERR_EOF, 0, -1, EVENTSOURCE_CLOSED);
+  ck_assert_ptr_nonnull(strstr(c.v[2].message, "reconnect on end is off"));
+  ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+  ck_assert_int_eq(es->close_reason, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(eventsource_last_error(es), EVENTSOURCE_ERR_EOF);
+  ck_assert(!es_source_can_join(es));
+  expect_next(es_source_deadline(es, T0 + 999999), ES_GO_TIMER, 0, 0);
+  expect_next(es_source_ops(es, ES_OP_START, T0 + 999999), ES_GO_DONE, 1, 0);
+  ck_assert_int_eq(c.nprepare, 1); /* one request */
+  ck_assert_int_eq(c.n, 3);
+  eventsource_free(es);
+}
+END_TEST
+
+/* reconnect_on_end 0 still reconnects after failures: a network error
+ * mid-stream, a read timeout, a failed attempt; a policy callback sees the
+ * clean end with reconnect 0 and may reconnect anyway. */
+START_TEST(test_reconnect_on_end_off_failures_retry) {
+  mctx c;
+  eventsource_t *es = m_new(&c, 1000);
+  ck_assert_int_eq(eventsource_set_reconnect_on_end(es, 0), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_read_timeout(es, 5000), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_policy_callback(es, policy_hook, &c), EVENTSOURCE_OK);
+  uint64_t t = T0;
+  m_start(es, t, t + 5000);
+  m_open(es, t + 1);
+  m_feed(es, "data: a\n\n");
+  t += 2;
+  expect_next(es_source_transfer_done(es, CURLE_RECV_ERROR, t), ES_GO_TIMER, 0, t + 1000);
+  expect_error(&c, EVENTSOURCE_ERR_NETWORK, 1, 1000, EVENTSOURCE_CONNECTING);
+  t += 1000;
+  m_reconnect(es, t);
+  m_fail_then_reconnect(es, &c, &t, 2000);
+  m_open(es, t + 1);
+  atomic_store(&es->tr.last_activity, t + 1);
+  expect_next(es_source_deadline(es, t + 5001), ES_GO_TIMER, 1, t + 5001 + 4000);
+  expect_error(&c, EVENTSOURCE_ERR_READ_TIMEOUT, 1, 4000, EVENTSOURCE_CONNECTING);
+  t += 5001 + 4000;
+  m_reconnect(es, t);
+  ck_assert_int_eq(c.npolicy, 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(c.policy_def_reconnect[i], 1);
+  /* The clean end: the policy's default is 0; it reconnects anyway. */
+  c.policy_set_reconnect = 1;
+  m_open(es, t + 1);
+  m_feed(es, "data: b\n\n");
+  t += 2;
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_TIMER, 0, t + 1000);
+  ck_assert_int_eq(c.npolicy, 4);
+  ck_assert_int_eq(c.policy_why[3], EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(c.policy_def_reconnect[3], 0);
+  expect_error(&c, EVENTSOURCE_ERR_EOF, 1, 1000, EVENTSOURCE_CONNECTING);
+  /* Left to its default, the end is final, and not a POLICY stop. */
+  c.policy_set_reconnect = -1;
+  t += 1000;
+  m_reconnect(es, t);
+  m_open(es, t + 1);
+  t += 2;
+  expect_next(es_source_transfer_done(es, CURLE_OK, t), ES_GO_DONE, 1, 0);
+  expect_error(&c, EVENTSOURCE_ERR_EOF, 0, -1, EVENTSOURCE_CLOSED);
+  ck_assert_int_eq(es->close_reason, EVENTSOURCE_ERR_EOF);
   eventsource_free(es);
 }
 END_TEST
@@ -1040,6 +1219,11 @@ static Suite *machine_suite(void) {
   tcase_add_test(t, test_eof_without_event_grows);
   tcase_add_test(t, test_backoff_reset_time);
   tcase_add_test(t, test_server_retry_field);
+  tcase_add_test(t, test_server_retry_over_max_retry_exact);
+  tcase_add_test(t, test_server_retry_ceiling);
+  tcase_add_test(t, test_mcp_retry_then_close_no_growth);
+  tcase_add_test(t, test_reconnect_on_end_off);
+  tcase_add_test(t, test_reconnect_on_end_off_failures_retry);
   tcase_add_test(t, test_deadline_while_waiting);
   tcase_add_test(t, test_read_timeout_open);
   tcase_add_test(t, test_read_timeout_before_open);

@@ -27,9 +27,18 @@ START_TEST(test_backoff_exact) {
   ck_assert_int_eq(es_backoff_delay(0, 30000, 40, 0, 0), 30000);
   /* A maximum below the floor does not bring the delay under it. */
   ck_assert_int_eq(es_backoff_delay(0, 0, 5, 0, 0), EVENTSOURCE_MIN_RECONNECT_MS);
-  ck_assert_int_eq(es_backoff_delay(1000, 0, 1, 1, 77), EVENTSOURCE_MIN_RECONNECT_MS);
-  /* A base above the maximum is capped. */
-  ck_assert_int_eq(es_backoff_delay(90000, 30000, 1, 0, 0), 30000);
+  /* The maximum bounds the growth, never the reconnection time (issue 13:
+   * a server's retry: is used as sent): a base at or above it is used
+   * exactly, however many failures, jitter or not. */
+  ck_assert_int_eq(es_backoff_delay(1000, 0, 1, 1, 77), 1000);
+  ck_assert_int_eq(es_backoff_delay(1000, 0, 9, 1, 77), 1000);
+  ck_assert_int_eq(es_backoff_delay(90000, 30000, 1, 0, 0), 90000);
+  ck_assert_int_eq(es_backoff_delay(90000, 30000, 5, 0, 0), 90000);
+  ck_assert_int_eq(es_backoff_delay(60000, 30000, 1, 1, 12345), 60000);
+  ck_assert_int_eq(es_backoff_delay(30000, 30000, 1, 1, 12345), 30000);
+  ck_assert_int_eq(es_backoff_delay(86400000, 30000, 4000000000u, 1, 999), 86400000);
+  /* Below the maximum it still doubles up to the maximum. */
+  ck_assert_int_eq(es_backoff_delay(20000, 30000, 2, 0, 0), 30000);
 }
 END_TEST
 
@@ -62,6 +71,11 @@ START_TEST(test_retry_cap) {
   ck_assert_int_eq(es_retry_capped(5, 30000), 5);
   ck_assert_int_eq(es_retry_capped(30001, 30000), 30000);
   ck_assert_int_eq(es_retry_capped(UINT64_MAX, 30000), 30000);
+  /* The default ceiling on a server's retry: (24 h). */
+  ck_assert_int_eq(es_retry_capped(45000, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS), 45000);
+  ck_assert_int_eq(es_retry_capped(UINT64_MAX, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS),
+                   EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS);
+  ck_assert_int_eq(es_retry_capped(0, EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS), 0);
 }
 END_TEST
 
