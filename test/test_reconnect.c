@@ -168,21 +168,185 @@ START_TEST(test_read_timeout_reconnects) {
 }
 END_TEST
 
-START_TEST(test_retry_capped_by_max_retry) {
+/* An error listener that records the notification (the any-listener runs
+ * after the type listeners, so it would see nothing once closed), then
+ * closes the source: the test reads the announced delay without waiting
+ * for it. */
+static void record_and_close(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
+  ts_log_push(ud, es, ev, "error");
+  eventsource_close(es);
+}
+
+/* Issue 13: max-retry (30 s) bounds the backoff, not the server's retry:
+ * 45000 is announced as sent, jitter on (a reconnection time over
+ * max-retry is waited exactly). */
+START_TEST(test_retry_over_max_retry_used) {
   ts_ctx c;
   ts_ctx_init(&c);
-  ts_add_stream(&c, 0, "retry: 100000\ndata: a\n\n", NULL);
+  ts_add_stream(&c, 0, "retry: 45000\ndata: a\n\n", NULL);
   ts_add_stream(&c, 1, "data: b\n\n", NULL);
   eventsource_t *es = ts_ctx_new_es(&c, "/");
-  ck_assert_int_eq(eventsource_set_max_retry(es, 150), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_max_retry(es, 30000), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_jitter(es, 1), EVENTSOURCE_OK);
+  ts_ctx_listen(&c, "error", record_and_close);
   ts_ctx_run(&c);
-  ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 2);
+  ts_expect_run_ended(&c, EVENTSOURCE_OK);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
   ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
-  ck_assert_int_eq(e.reconnect_ms, 150);
   ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
   ck_assert_int_eq(e.will_reconnect, 1);
-  ck_assert_int_eq(ts_server_request_count(c.srv), 2);
+  ck_assert_int_eq(e.reconnect_ms, 45000);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL), 1);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 1);
+  ts_ctx_fini(&c);
+}
+END_TEST
+
+/* An absurd retry: meets the ceiling: 24 h by default, or the one set. */
+START_TEST(test_retry_ceiling) {
+  for (int lowered = 0; lowered < 2; lowered++) {
+    ts_ctx c;
+    ts_ctx_init(&c);
+    ts_add_stream(&c, 0, "retry: 18446744073709551616000\ndata: a\n\n", NULL);
+    eventsource_t *es = ts_ctx_new_es(&c, "/");
+    ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+    if (lowered)
+      ck_assert_int_eq(eventsource_set_max_server_retry(es, 90000), EVENTSOURCE_OK);
+    ts_ctx_listen(&c, "error", record_and_close);
+    ts_ctx_run(&c);
+    ts_expect_run_ended(&c, EVENTSOURCE_OK);
+    ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+    ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
+    ck_assert_int_eq(e.will_reconnect, 1);
+    ck_assert_int_eq(e.reconnect_ms, lowered ? 90000 : EVENTSOURCE_DEFAULT_MAX_SERVER_RETRY_MS);
+    ck_assert_int_eq(ts_server_request_count(c.srv), 1);
+    ts_ctx_fini(&c);
+  }
+}
+END_TEST
+
+/* MCP Streamable HTTP resumability (SEP-1699): the first request is a POST
+ * with a body, the server sends retry:, a priming event (an id, empty
+ * data) and closes on purpose; the client resumes with a GET carrying
+ * Last-Event-ID (the prepare hook switches the method), and the delay stays
+ * the server's, never growing: each connection delivered an event. */
+static int post_then_get(eventsource_t *es, unsigned attempt, void *ud) {
+  (void)ud;
+  if (attempt == 1) {
+    ts_set_post(es);
+    return 0;
+  }
+  if (eventsource_set_method(es, "GET") != EVENTSOURCE_OK ||
+      eventsource_set_body(es, NULL, 0) != EVENTSOURCE_OK)
+    return -1;
+  eventsource_error_t rc = eventsource_remove_header(es, "Content-Type");
+  return rc == EVENTSOURCE_OK || rc == EVENTSOURCE_ERR_NOT_FOUND ? 0 : -1;
+}
+
+START_TEST(test_mcp_retry_then_close) {
+  ts_ctx c;
+  ts_ctx_init(&c);
+  ts_add_stream(&c, 0, "retry: 150\nid: 1\ndata:\n\n", NULL);
+  ts_add_stream(&c, 0, "id: 2\ndata:\n\n", NULL);
+  ts_add_stream(&c, 0, "id: 3\ndata: {\"progress\":3}\n\n", NULL);
+  ts_add_stream(&c, 1, "id: 4\ndata: {\"result\":{}}\n\n", NULL);
+  eventsource_t *es = ts_ctx_new_es(&c, "/mcp");
+  ck_assert_int_eq(eventsource_set_jitter(es, 0), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_prepare_callback(es, post_then_get, &c), EVENTSOURCE_OK);
+  ts_ctx_run(&c);
+  ts_log_wait_eq(&c, EVENTSOURCE_KIND_MESSAGE, 4);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 3);
+  for (size_t i = 0; i < 3; i++) {
+    ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, i);
+    ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
+    ck_assert_int_eq(e.will_reconnect, 1);
+    ck_assert_int_eq(e.reconnect_ms, 150); /* the server's, never doubled */
+  }
+  ts_assert_post(&c, 0, "/mcp");
+  ck_assert_ptr_null(ts_req_header(&c, 0, "Last-Event-ID"));
+  for (int i = 1; i < 4; i++) {
+    const ts_request *r = ts_req_get(&c, i);
+    char want[8];
+    ck_assert_str_eq(r->method, "GET");
+    ck_assert_uint_eq(r->body_len, 0);
+    ck_assert_ptr_null(ts_req_header(&c, i, "Content-Type"));
+    snprintf(want, sizeof want, "%d", i);
+    ck_assert_str_eq(ts_req_header(&c, i, "Last-Event-ID"), want);
+  }
+  ts_rec m = ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 0);
+  ts_assert_data(&m, ""); /* the priming event is dispatched, with empty data */
+  ck_assert_str_eq(m.id, "1");
+  m = ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, 3);
+  ts_assert_data(&m, "{\"result\":{}}");
+  ck_assert_str_eq(m.id, "4");
+  ts_ctx_fini(&c);
+}
+END_TEST
+
+/* reconnect_on_end 0: a POST whose answer ended cleanly is not sent again:
+ * CLOSED, EOF with will_reconnect 0, eventsource_run() returns EOF, one
+ * request. */
+START_TEST(test_reconnect_on_end_off) {
+  ts_ctx c;
+  ts_ctx_init(&c);
+  ts_add_stream(&c, 0, "retry: 0\ndata: answer\n\n", NULL);
+  ts_add_stream(&c, 0, "data: answer again\n\n", NULL);
+  eventsource_t *es = ts_ctx_new_es(&c, "/llm");
+  ts_set_post(es);
+  ck_assert_int_eq(eventsource_set_reconnect_on_end(es, 0), EVENTSOURCE_OK);
+  ts_ctx_run(&c);
+  ts_expect_run_ended(&c, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 1);
+  ts_assert_post(&c, 0, "/llm");
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL), 1);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
+  ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+  ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(e.will_reconnect, 0);
+  ck_assert_int_eq(e.reconnect_ms, -1);
+  ck_assert_int_eq(e.state, EVENTSOURCE_CLOSED);
+  ck_assert_int_eq(eventsource_last_error(es), EVENTSOURCE_ERR_EOF);
+  ck_assert_ptr_nonnull(strstr(eventsource_last_error_message(es), "reconnect on end is off"));
+  ts_ctx_fini(&c);
+}
+END_TEST
+
+/* reconnect_on_end 0 still reconnects after failures: a connection reset
+ * mid-stream (NETWORK), a read timeout; then a clean end ends it. */
+START_TEST(test_reconnect_on_end_off_failures_retry) {
+  ts_ctx c;
+  ts_ctx_init(&c);
+  ts_script *sc = ts_server_add_script(c.srv);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: a\n\n");
+  ts_script_reset(sc);
+  ts_add_stream(&c, 1, "data: b\n\n", NULL);
+  ts_add_stream(&c, 0, "data: c\n\n", NULL);
+  eventsource_t *es = ts_ctx_new_es(&c, "/");
+  ts_set_retry_exact(es, 0);
+  ck_assert_int_eq(eventsource_set_read_timeout(es, 1000), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_reconnect_on_end(es, 0), EVENTSOURCE_OK);
+  ts_ctx_run(&c);
+  ts_expect_run_ended(&c, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(ts_server_request_count(c.srv), 3);
+  ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 3);
+  ts_rec e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+  ck_assert_int_eq(e.error, EVENTSOURCE_ERR_NETWORK);
+  ck_assert_int_eq(e.will_reconnect, 1);
+  e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 1);
+  ck_assert_int_eq(e.error, EVENTSOURCE_ERR_READ_TIMEOUT);
+  ck_assert_int_eq(e.will_reconnect, 1);
+  e = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 2);
+  ck_assert_int_eq(e.error, EVENTSOURCE_ERR_EOF);
+  ck_assert_int_eq(e.will_reconnect, 0);
+  ck_assert_int_eq(e.state, EVENTSOURCE_CLOSED);
+  /* "a" may be lost to the reset; "b" and "c" came on their connections. */
+  size_t nm = ts_log_count(&c, EVENTSOURCE_KIND_MESSAGE, NULL);
+  ck_assert(nm == 2 || nm == 3);
+  ts_rec m = ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, nm - 1);
+  ts_assert_data(&m, "c");
+  m = ts_log_nth(&c, EVENTSOURCE_KIND_MESSAGE, NULL, nm - 2);
+  ts_assert_data(&m, "b");
   ts_ctx_fini(&c);
 }
 END_TEST
@@ -487,7 +651,11 @@ static Suite *reconnect_suite(void) {
   tcase_add_test(tc, test_connect_timeout);
   tcase_add_loop_test(tc, test_backoff, 0,
                       (int)(sizeof backoff_cases / sizeof backoff_cases[0]));
-  tcase_add_test(tc, test_retry_capped_by_max_retry);
+  tcase_add_test(tc, test_retry_over_max_retry_used);
+  tcase_add_test(tc, test_retry_ceiling);
+  tcase_add_test(tc, test_mcp_retry_then_close);
+  tcase_add_test(tc, test_reconnect_on_end_off);
+  tcase_add_test(tc, test_reconnect_on_end_off_failures_retry);
   tcase_add_test(tc, test_comments_keep_read_timeout_away);
   suite_add_tcase(s, tc);
 
