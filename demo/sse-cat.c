@@ -76,6 +76,7 @@ enum {
   OPT_RETRY,
   OPT_MAX_RETRY,
   OPT_READ_TIMEOUT,
+  OPT_NO_RECONNECT_ON_END,
   OPT_MAX_EVENTS,
   OPT_TYPE,
   OPT_COMMENTS,
@@ -108,6 +109,7 @@ typedef struct config {
   long max_events;                              /* 0: unlimited */
   long max_last_event_id;                       /* -1: not given */
   int compressed, location_trusted, allow_http_redirect;
+  int no_reconnect_on_end; /* a clean end of the stream ends sse-cat */
   const char **types;
   size_t ntypes;
   int comments, json, insecure, verbose;
@@ -120,6 +122,7 @@ typedef struct app {
   int max_reached;    /* closed because of --max-events */
   int write_error;    /* errno of a failed write to stdout, or -1 */
   int end_204;        /* the server ended the stream with 204 */
+  int end_eof;        /* it ended the stream, with --no-reconnect-on-end */
   int final_reported; /* the fatal error was already shown on stderr */
 } app;
 
@@ -267,9 +270,12 @@ static void usage(FILE *f) {
       "      --insecure              do not verify the server's certificate\n"
       "Reconnection:\n"
       "      --retry MS              initial reconnection time (default %ld)\n"
-      "      --max-retry MS          longest reconnection delay (default %ld)\n"
+      "      --max-retry MS          longest backoff delay (default %ld; a\n"
+      "                              server's retry: may be longer)\n"
       "      --read-timeout MS       reconnect after MS without data (default %ld\n"
       "                              (%ld min); 0 waits for ever)\n"
+      "      --no-reconnect-on-end   exit (status 0) when the server ends the\n"
+      "                              stream instead of reconnecting\n"
       "Output:\n"
       "      --max-events N          exit (status 0) after N events\n"
       "      --type NAME             only print and count events of type NAME\n"
@@ -282,7 +288,8 @@ static void usage(FILE *f) {
       "\n"
       "Options taking a value also accept the --option=value form.\n"
       "Control characters from the server are shown escaped (\\x1b), except in --json.\n"
-      "Exit status: 0 after --max-events N events, a 204 answer or SIGINT/SIGTERM;\n"
+      "Exit status: 0 after --max-events N events, a 204 answer, the end of the\n"
+      "stream with --no-reconnect-on-end, or SIGINT/SIGTERM;\n"
       "1 on a fatal error; 2 on bad usage.\n",
       (unsigned long)EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID, (long)EVENTSOURCE_DEFAULT_RETRY_MS,
       (long)EVENTSOURCE_DEFAULT_MAX_RETRY_MS, (long)EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS,
@@ -451,6 +458,7 @@ static void parse_args(config *cfg, int argc, char **argv) {
       {"retry", required_argument, NULL, OPT_RETRY},
       {"max-retry", required_argument, NULL, OPT_MAX_RETRY},
       {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+      {"no-reconnect-on-end", no_argument, NULL, OPT_NO_RECONNECT_ON_END},
       {"max-events", required_argument, NULL, OPT_MAX_EVENTS},
       {"type", required_argument, NULL, OPT_TYPE},
       {"comments", no_argument, NULL, OPT_COMMENTS},
@@ -499,6 +507,9 @@ static void parse_args(config *cfg, int argc, char **argv) {
       break;
     case OPT_READ_TIMEOUT:
       cfg->read_timeout_ms = parse_number("--read-timeout", optarg, 0, LONG_MAX);
+      break;
+    case OPT_NO_RECONNECT_ON_END:
+      cfg->no_reconnect_on_end = 1;
       break;
     case OPT_MAX_EVENTS:
       cfg->max_events = parse_number("--max-events", optarg, 1, LONG_MAX);
@@ -725,6 +736,8 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
 
   if (code == EVENTSOURCE_ERR_HTTP_STATUS && status == 204 && fatal)
     a->end_204 = 1;
+  if (code == EVENTSOURCE_ERR_EOF && fatal && a->cfg->no_reconnect_on_end)
+    a->end_eof = 1;
 
   if (a->cfg->json) {
     printf("{\"kind\":\"error\",\"code\":");
@@ -733,8 +746,13 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
     json_string(stdout, msg, strlen(msg));
     printf(",\"reconnect\":%s,\"delay_ms\":%ld}\n", reconnect ? "true" : "false", delay);
     end_record(es, a);
-    if (!fatal || a->end_204)
+    if (!fatal || a->end_204 || a->end_eof)
       return; /* the stderr line of a fatal error follows, as in the readable mode */
+  }
+  if (a->end_eof) {
+    if (a->cfg->verbose)
+      note("the server ended the stream (--no-reconnect-on-end)");
+    return;
   }
   if (a->end_204) {
     if (a->cfg->verbose)
@@ -891,6 +909,8 @@ static int configure(eventsource_t *es, const config *cfg, app *a) {
   if (cfg->read_timeout_ms >= 0 && st == 0)
     check_setter(eventsource_set_read_timeout(es, cfg->read_timeout_ms), "--read-timeout",
                  NULL, &st);
+  if (cfg->no_reconnect_on_end && st == 0)
+    check_setter(eventsource_set_reconnect_on_end(es, 0), "--no-reconnect-on-end", NULL, &st);
   if ((cfg->cacert != NULL || cfg->insecure) && st == 0)
     check_setter(eventsource_set_curl_callback(es, on_curl, (void *)cfg), "--cacert/--insecure",
                  NULL, &st);
@@ -1011,6 +1031,8 @@ int main(int argc, char **argv) {
   } else if (rc == EVENTSOURCE_ERR_HTTP_STATUS &&
              (a.end_204 || eventsource_last_http_status(es) == 204)) {
     status = EXIT_SUCCESS;
+  } else if (rc == EVENTSOURCE_ERR_EOF && a.end_eof) {
+    status = EXIT_SUCCESS; /* --no-reconnect-on-end: the stream is complete */
   } else if (a.final_reported && rc == eventsource_last_error(es)) {
     status = EXIT_FAILURE; /* the error notice said it all */
   } else {

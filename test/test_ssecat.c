@@ -597,6 +597,58 @@ START_TEST(test_read_timeout) {
 }
 END_TEST
 
+/* --no-reconnect-on-end: the end of the stream ends sse-cat with status 0,
+ * after one request (an answer to a POST is not asked for again); in the
+ * readable mode nothing is said on stderr but with -v. A server's retry:
+ * over --max-retry would be used as sent (the delay is not shown here, the
+ * source does not reconnect). */
+START_TEST(test_no_reconnect_on_end) {
+  {
+    int json = _i;
+    ts_script *sc = ts_server_add_script(g_srv);
+    ts_script_headers(sc);
+    ts_script_writes(sc, "retry: 5\nid: 1\ndata: answer\n\n");
+    ts_script_close(sc);
+    sc = ts_server_add_script(g_srv);
+    ts_script_headers(sc);
+    ts_script_writes(sc, "data: again\n\n");
+    ts_script_hold(sc);
+    const char *args_json[] = {"--json", "--no-reconnect-on-end", "-d", "{}", url("/llm"), NULL};
+    const char *args_plain[] = {"--no-reconnect-on-end", "-v", url("/llm"), NULL};
+    proc *p = spawn_args(json ? args_json : args_plain);
+    if (json) {
+      EXPECT_LINE(p, "{\"kind\":\"open\"}");
+      EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"answer\",\"id\":\"1\"}");
+      const char *line = next_line(p, STEP_MS);
+      ck_assert_msg(line != NULL &&
+                        starts_with(line, "{\"kind\":\"error\",\"code\":\"EOF\",\"status\":0,") &&
+                        strstr(line, "\"reconnect\":false,\"delay_ms\":-1}") != NULL,
+                    "bad EOF line: %s; stderr: %s", line ? line : "(none)", stderr_text(p));
+    } else {
+      EXPECT_LINE(p, "event: message");
+      EXPECT_LINE(p, "id: 1");
+      EXPECT_LINE(p, "data: answer");
+      EXPECT_LINE(p, "");
+    }
+    EXPECT_EXIT(p, 0);
+    if (json) {
+      ck_assert_msg(strstr(stderr_text(p), "giving up") == NULL, "stderr: %s", stderr_text(p));
+    } else {
+      ck_assert_msg(strstr(stderr_text(p), "the server ended the stream (--no-reconnect-on-end)"),
+                    "stderr: %s", stderr_text(p));
+      ck_assert_msg(strstr(stderr_text(p), "error ") == NULL, "stderr: %s", stderr_text(p));
+    }
+    EXPECT_NO_MORE_OUTPUT(p);
+    ck_assert_int_eq(ts_server_request_count(g_srv), 1);
+    if (json) {
+      ts_request r;
+      ck_assert_int_eq(ts_server_get_request(g_srv, 0, &r), 0);
+      ck_assert_str_eq(r.method, "POST");
+    }
+  }
+}
+END_TEST
+
 /* A failure the library does not retry (here a 401 or a 404) ends sse-cat
  * at once with status 1 and the reason on stderr: the code's name, the HTTP
  * status, eventsource_strerror() and the message; in both output modes. */
@@ -1059,6 +1111,7 @@ static Suite *ssecat_suite(void) {
   tcase_add_test(tc, test_max_events);
   tcase_add_test(tc, test_reconnect_then_204);
   tcase_add_test(tc, test_read_timeout);
+  tcase_add_loop_test(tc, test_no_reconnect_on_end, 0, 2);
   tcase_add_loop_test(tc, test_fatal_status, 0,
                       (int)(sizeof fatal_cases / sizeof fatal_cases[0]));
   tcase_add_test(tc, test_fatal_tls);
