@@ -8,8 +8,12 @@
  *   them again on every connection attempt.
  * - The Authorization header is set by the prepare callback, which runs
  *   before every attempt, so each attempt could carry a fresh token.
- * - A completion must not be requested twice: the policy callback turns
- *   reconnection off, whatever ended the stream.
+ * - A completion must not be requested twice. The spec reconnects when a
+ *   stream ends; eventsource_set_reconnect_on_end(es, 0) makes the end of
+ *   the answer final instead (the source closes, the error notification
+ *   says EOF with will_reconnect 0). A failure mid-answer (a broken
+ *   connection, a read timeout) would still be retried, and the prompt sent
+ *   again, so the policy callback turns those reconnections off too.
  * - The stream ends with an "event: done"; its listener closes the source,
  *   which makes eventsource_run() return EVENTSOURCE_OK.
  *
@@ -49,8 +53,8 @@ static int prepare(eventsource_t *es, unsigned attempt, void *userdata) {
   return 0;
 }
 
-/* Whatever ended the connection (EOF, network error, a status other than
- * 200...), do not send the request again. */
+/* A failure (a network error, a read timeout, a status other than 200...)
+ * must not send the request again either: the answer would start over. */
 static void no_reconnect(eventsource_t *es, eventsource_error_t why,
                          long http_status, unsigned attempt, int *reconnect,
                          long *delay_ms, void *userdata) {
@@ -128,6 +132,8 @@ int main(int argc, char **argv) {
   else if ((err = eventsource_set_header(es, "Content-Type", "application/json")) !=
            EVENTSOURCE_OK)
     step = "eventsource_set_header";
+  else if ((err = eventsource_set_reconnect_on_end(es, 0)) != EVENTSOURCE_OK)
+    step = "eventsource_set_reconnect_on_end";
   else if ((err = eventsource_set_prepare_callback(es, prepare, &llm)) != EVENTSOURCE_OK)
     step = "eventsource_set_prepare_callback";
   else if ((err = eventsource_set_policy_callback(es, no_reconnect, NULL)) !=

@@ -21,6 +21,14 @@
  *                 "event: done", then closes. Every request streams afresh.
  *                 /llm?cut=N ends the stream after N tokens, without "done",
  *                 as a broken connection would.
+ *   POST /mcp     MCP Streamable HTTP resumability (SEP-1699), in miniature:
+ *                 a JSON body (Content-Type: application/json) is a tool
+ *   GET  /mcp     call. The answer starts with "retry: 300" and a priming
+ *                 event (an id, empty data), then progress events, then the
+ *                 JSON-RPC result, ids 1 to 6; the server closes every
+ *                 connection on purpose after two events. A GET with
+ *                 Last-Event-ID: N continues at N + 1 (no Last-Event-ID:
+ *                 400; nothing left: 204). Stateless: the ids say it all.
  *   *    /close   204 No Content: an EventSource gives up without retrying.
  *   GET  /        A short text/plain description of the above.
  *
@@ -54,11 +62,15 @@
 #define MAX_PENDING (256 * 1024)    /* unsent output before a client is dropped */
 #define RETRY_MS 1000
 #define LLM_TOKEN_MS 40
+#define MCP_RETRY_MS 300
+#define MCP_LAST_ID 6     /* 1 priming, 2-5 progress, 6 the result */
+#define MCP_PER_CONN 2    /* events before the server closes on purpose */
 
 enum conn_state {
   ST_REQUEST, /* reading the request */
   ST_EVENTS,  /* streaming /events */
   ST_LLM,     /* streaming /llm */
+  ST_MCP,     /* streaming /mcp */
   ST_CLOSING  /* sending what is left, then closing */
 };
 
@@ -78,7 +90,7 @@ struct conn {
   size_t out_off, out_len, out_cap;
   /* Streams. */
   long long next_ms;      /* when the next step is due (monotonic ms) */
-  unsigned long next_id;  /* /events: id of the next event */
+  unsigned long next_id;  /* /events, /mcp: id of the next event */
   unsigned sent;          /* events sent on this connection */
   int heartbeat_next;     /* /events: the next step is a heartbeat */
   size_t prompt_bytes;    /* /llm: the size of the request body */
@@ -293,6 +305,30 @@ static void llm_step(struct conn *c, long long now) {
   c->state = ST_CLOSING;
 }
 
+static void mcp_step(struct conn *c, long long now) {
+  unsigned long id = c->next_id;
+  if (id > MCP_LAST_ID || c->sent >= MCP_PER_CONN) {
+    logmsg("%s: /mcp closing on purpose after id %lu; the client resumes with "
+           "GET and Last-Event-ID: %lu",
+           c->peer, id - 1, id - 1);
+    c->state = ST_CLOSING;
+    return;
+  }
+  if (id == 1)
+    out_append(c, "retry: %d\nid: 1\ndata:\n\n", MCP_RETRY_MS); /* priming */
+  else if (id < MCP_LAST_ID)
+    out_append(c, "id: %lu\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
+                  "\"params\":{\"progressToken\":1,\"progress\":%lu,\"total\":%d}}\n\n",
+               id, id - 1, MCP_LAST_ID - 2);
+  else
+    out_append(c, "id: %lu\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":"
+                  "[{\"type\":\"text\",\"text\":\"done\"}]}}\n\n",
+               id);
+  c->next_id++;
+  c->sent++;
+  c->next_ms = now + LLM_TOKEN_MS;
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 /* Finds the value of header name (case-insensitive) in the request head and
@@ -423,6 +459,53 @@ static void handle_llm(struct conn *c, const char *method, const char *query,
   c->next_ms = now;
 }
 
+static void handle_mcp(struct conn *c, const char *method, long long now) {
+  char type[256], id[64];
+  const char *body = c->in + c->head_len;
+  c->next_id = 1;
+  if (strcmp(method, "POST") == 0) {
+    find_header(c, "Content-Type", type, sizeof type);
+    if (strncasecmp(type, "application/json", 16) != 0 ||
+        (type[16] != '\0' && type[16] != ';' && type[16] != ' ')) {
+      respond(c, 415, "Unsupported Media Type", NULL,
+              "the body must be Content-Type: application/json\n");
+      return;
+    }
+    if (!looks_like_json_object(body, c->content_len)) {
+      respond(c, 400, "Bad Request", NULL, "the body must be a JSON object\n");
+      return;
+    }
+    logmsg("%s: /mcp call, %zu-byte JSON body", c->peer, c->content_len);
+  } else if (strcmp(method, "GET") == 0) {
+    char *end;
+    unsigned long last;
+    if (!find_header(c, "Last-Event-ID", id, sizeof id) || id[0] < '0' || id[0] > '9') {
+      respond(c, 400, "Bad Request", NULL, "GET /mcp resumes: send Last-Event-ID\n");
+      return;
+    }
+    errno = 0;
+    last = strtoul(id, &end, 10);
+    if (errno != 0 || *end != '\0' || last == 0) {
+      respond(c, 400, "Bad Request", NULL, "Last-Event-ID is not one of ours\n");
+      return;
+    }
+    if (last >= MCP_LAST_ID) {
+      respond(c, 204, "No Content", NULL, NULL);
+      return;
+    }
+    c->next_id = last + 1;
+    logmsg("%s: /mcp resumed from Last-Event-ID %lu, continuing at id %lu", c->peer, last,
+           c->next_id);
+  } else {
+    respond(c, 405, "Method Not Allowed", "Allow: GET, POST", "POST or GET /mcp\n");
+    return;
+  }
+  start_stream(c);
+  c->state = ST_MCP;
+  c->sent = 0;
+  c->next_ms = now;
+}
+
 /* The request is complete: route it. */
 static void handle_request(struct conn *c, long long now) {
   char method[16], target[256];
@@ -451,6 +534,8 @@ static void handle_request(struct conn *c, long long now) {
       handle_events(c, now);
   } else if (path_len == 4 && strncmp(target, "/llm", 4) == 0) {
     handle_llm(c, method, q ? q + 1 : NULL, now);
+  } else if (path_len == 4 && strncmp(target, "/mcp", 4) == 0) {
+    handle_mcp(c, method, now);
   } else if (path_len == 6 && strncmp(target, "/close", 6) == 0) {
     respond(c, 204, "No Content", NULL, NULL);
   } else if (path_len == 1) {
@@ -461,6 +546,9 @@ static void handle_request(struct conn *c, long long now) {
             "  POST /llm     token stream ending with event: done; needs\n"
             "                Authorization: Bearer TOKEN and a JSON body;\n"
             "                /llm?cut=N ends the stream after N tokens, without done\n"
+            "  POST /mcp     a tool call answered as MCP resumable streams are: retry:,\n"
+            "  GET  /mcp     a priming event, progress, the result; closed on purpose\n"
+            "                every two events, resumed by GET with Last-Event-ID\n"
             "  *    /close   204 No Content (an EventSource stops for good)\n");
   } else {
     respond(c, 404, "Not Found", NULL, "no such endpoint; GET / lists them\n");
@@ -539,7 +627,7 @@ static void conn_read(struct conn *c, long long now) {
       return;
     }
     if (n == 0) {
-      if (c->state == ST_EVENTS || c->state == ST_LLM)
+      if (c->state == ST_EVENTS || c->state == ST_LLM || c->state == ST_MCP)
         logmsg("%s: client closed the stream", c->peer);
       c->dead = 1;
       return;
@@ -686,7 +774,7 @@ static void serve(struct server *srv, long long deadline) {
     }
     for (i = 0; i < srv->nconns; i++) {
       const struct conn *c = srv->conns[i];
-      if ((c->state == ST_EVENTS || c->state == ST_LLM) &&
+      if ((c->state == ST_EVENTS || c->state == ST_LLM || c->state == ST_MCP) &&
           (wake == 0 || c->next_ms < wake))
         wake = c->next_ms;
     }
@@ -736,6 +824,8 @@ static void serve(struct server *srv, long long deadline) {
         events_step(srv, c, now);
       else if (c->state == ST_LLM)
         llm_step(c, now);
+      else if (c->state == ST_MCP)
+        mcp_step(c, now);
     }
     for (i = 0; i < srv->nconns; i++)
       if (!srv->conns[i]->dead)

@@ -381,6 +381,29 @@ START_TEST(server_endpoints) {
   ck_assert_ptr_nonnull(strstr(out.p, "\nevent: done\ndata: {\"tokens\":12,\"prompt_bytes\":8}\n\n"));
   buf_free(&out);
 
+  raw_exchange(&s,
+               "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: 2\r\n\r\n{}",
+               &out);
+  ck_assert_msg(strncmp(out.p, "HTTP/1.1 200 ", 13) == 0, "%s", out.p);
+  ck_assert_ptr_nonnull(strstr(out.p, "\r\n\r\nretry: 300\nid: 1\ndata:\n\nid: 2\ndata: {"));
+  ck_assert_int_eq(count(&out, "\nid: "), 2); /* closed on purpose after two */
+  buf_free(&out);
+
+  raw_exchange(&s, "GET /mcp HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 4\r\n\r\n", &out);
+  ck_assert_msg(strncmp(out.p, "HTTP/1.1 200 ", 13) == 0, "%s", out.p);
+  ck_assert_ptr_nonnull(strstr(out.p, "\r\n\r\nid: 5\ndata: {"));
+  ck_assert_ptr_nonnull(strstr(out.p, "\nid: 6\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":"));
+  buf_free(&out);
+
+  raw_exchange(&s, "GET /mcp HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 6\r\n\r\n", &out);
+  ck_assert_msg(strncmp(out.p, "HTTP/1.1 204 ", 13) == 0, "%s", out.p);
+  buf_free(&out);
+
+  raw_exchange(&s, "GET /mcp HTTP/1.1\r\nHost: x\r\n\r\n", &out);
+  ck_assert_msg(strncmp(out.p, "HTTP/1.1 400 ", 13) == 0, "%s", out.p);
+  buf_free(&out);
+
   raw_exchange(&s, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", &out);
   ck_assert_msg(strncmp(out.p, "HTTP/1.1 404 ", 13) == 0, "%s", out.p);
   buf_free(&out);
@@ -488,8 +511,9 @@ START_TEST(example_llm) {
 }
 END_TEST
 
-/* A stream cut before "done": the policy callback must not send the
- * request again, so the example fails after exactly one request. */
+/* A stream cut before "done" (the server ends it cleanly): with
+ * reconnect-on-end off the request is not sent again, so the example fails
+ * after exactly one request, and says why. */
 START_TEST(example_llm_no_resend) {
   struct server s;
   struct buf out = {0};
@@ -502,9 +526,50 @@ START_TEST(example_llm_no_resend) {
   ck_assert_int_eq(count(&out, "token: {\"index\":"), 3);
   ck_assert_int_eq(count(&out, "done: "), 0);
   ck_assert_ptr_nonnull(strstr(out.p, "error: EOF"));
+  ck_assert_ptr_nonnull(strstr(out.p, "reconnect on end is off"));
   buf_free(&out);
   server_log(&s, &out);
   ck_assert_int_eq(count(&out, "POST /llm"), 1);
+  buf_free(&out);
+  server_stop(&s);
+}
+END_TEST
+
+/* MCP-style resumption: POST with a body first, then GET with Last-Event-ID
+ * after each close on purpose, after the server's retry: (300 ms, as sent,
+ * with jitter: [300, 450]), until the result. */
+START_TEST(example_resume) {
+  struct server s;
+  struct buf out = {0};
+  char *argv[3];
+  const char *p;
+  server_start(&s, "20");
+  argv[0] = example_path("example-resume");
+  argv[1] = (char *)server_url(&s, "/mcp");
+  argv[2] = NULL;
+  ck_assert_int_eq(exit_code(run(argv, &out)), 0);
+  ck_assert_ptr_nonnull(strstr(out.p, "request 1: POST http://127.0.0.1:"));
+  ck_assert_ptr_nonnull(strstr(out.p, "/mcp, Last-Event-ID 2\n"));
+  ck_assert_ptr_nonnull(strstr(out.p, "/mcp, Last-Event-ID 4\n"));
+  ck_assert_int_eq(count(&out, ": GET http://127.0.0.1:"), 2);
+  ck_assert_int_eq(count(&out, ": POST "), 1);
+  ck_assert_ptr_nonnull(strstr(out.p, "primed: id 1\n"));
+  ck_assert_int_eq(count(&out, "progress: id "), 4);
+  ck_assert_ptr_nonnull(strstr(out.p, "result: id 6: {\"jsonrpc\":\"2.0\",\"id\":1,"));
+  ck_assert_ptr_nonnull(strstr(out.p, "4 progress notifications in 3 requests\n"));
+  /* The delay is the server's each time (never backed off). */
+  ck_assert_int_eq(count(&out, "stream ended (EOF); resuming in "), 2);
+  for (p = strstr(out.p, "resuming in "); p != NULL; p = strstr(p + 1, "resuming in ")) {
+    long ms = strtol(p + 12, NULL, 10);
+    ck_assert_msg(ms >= 300 && ms <= 450, "resuming in %ld ms", ms);
+  }
+  buf_free(&out);
+  server_log(&s, &out);
+  ck_assert_int_eq(count(&out, "POST /mcp"), 1);
+  ck_assert_int_eq(count(&out, "/mcp call, 87-byte JSON body"), 1);
+  ck_assert_int_eq(count(&out, "GET /mcp"), 2);
+  ck_assert_int_eq(count(&out, "/mcp resumed from Last-Event-ID 2, continuing at id 3"), 1);
+  ck_assert_int_eq(count(&out, "/mcp resumed from Last-Event-ID 4, continuing at id 5"), 1);
   buf_free(&out);
   server_stop(&s);
 }
@@ -543,6 +608,7 @@ static Suite *examples_suite(void) {
   tcase_add_test(tc, example_types);
   tcase_add_test(tc, example_llm);
   tcase_add_test(tc, example_llm_no_resend);
+  tcase_add_test(tc, example_resume);
   tcase_add_test(tc, example_close);
   tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
   tcase_set_timeout(tc, 60);
