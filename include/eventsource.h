@@ -266,7 +266,8 @@ EVENTSOURCE_EXPORT const char *eventsource_event_message(const eventsource_event
  * the connection stays OPEN: the event was dropped and parsing resumes after
  * the next blank line, so this is 0 and readyState is unchanged. */
 EVENTSOURCE_EXPORT int eventsource_event_will_reconnect(const eventsource_event_t *ev);
-/* Milliseconds until the reconnection attempt, -1 when none. */
+/* Milliseconds until the reconnection attempt, -1 when none. A server's
+ * retry: shows here as sent (max-retry bounds only the backoff). */
 EVENTSOURCE_EXPORT long eventsource_event_reconnect_ms(const eventsource_event_t *ev);
 /* The libcurl error code (CURLcode) behind the failure when libcurl reported
  * it (NETWORK, CURL, and REDIRECT or URL found by libcurl), else 0. */
@@ -464,7 +465,10 @@ eventsource_set_max_last_event_id(eventsource_t *es, size_t bytes);
 /* Called on the loop thread before every connection attempt, the first
  * included, and before each redirected request of an attempt (same attempt
  * number; eventsource_request_url() tells where the request goes). It may
- * change headers, method and body (a fresh Authorization token, say).
+ * change headers, method and body (a fresh Authorization token, say; or a
+ * POST with a body on attempt 1, the first connection, and a GET on the
+ * reconnections that resume with Last-Event-ID, as MCP's resumable streams
+ * do: demo/example-resume.c).
  * Returning non-zero fails the source: CLOSED, error CALLBACK. */
 typedef int (*eventsource_prepare_fn)(eventsource_t *es, unsigned attempt,
                                       void *userdata);
