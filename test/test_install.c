@@ -198,6 +198,7 @@ START_TEST(install_pkgconfig_uninstall) {
 
   ck_assert(exists("/usr/include/eventsource.h"));
   ck_assert(exists("/usr/include/eventsource_curl.h"));
+  ck_assert(exists("/usr/include/eventsource_parser.h"));
   ck_assert(exists("/usr/lib/libeventsource.so." EVENTSOURCE_VERSION));
   ck_assert(exists("/usr/lib/" SONAME));
   ck_assert(exists("/usr/lib/libeventsource.so"));
@@ -208,6 +209,8 @@ START_TEST(install_pkgconfig_uninstall) {
     ck_assert(exists("/usr/share/man/man3/eventsource.3"));
     ck_assert(exists("/usr/share/man/man3/eventsource_run.3"));
     ck_assert(exists("/usr/share/man/man3/eventsource_close.3"));
+    ck_assert(exists("/usr/share/man/man3/eventsource_parser.3"));
+    ck_assert(exists("/usr/share/man/man3/eventsource_parser_feed.3"));
     /* "man eventsource_close" finds eventsource_run(3) through the .so page
      * (checked only where man-db is installed). */
     ck_assert_int_eq(sh("command -v man >/dev/null || exit 0; "
