@@ -49,6 +49,7 @@
  * "Control characters are escaped"). --json is escaped by JSON's rules.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -65,6 +66,7 @@
 
 #include "eventsource.h"
 #include "eventsource_curl.h"
+#include "eventsource_parser.h"
 
 #define PROG "sse-cat"
 
@@ -87,6 +89,7 @@ enum {
   OPT_LOCATION_TRUSTED,
   OPT_ALLOW_HTTP_REDIRECT,
   OPT_MAX_LAST_EVENT_ID,
+  OPT_FILE,
   OPT_HELP,
   OPT_VERSION
 };
@@ -114,6 +117,7 @@ typedef struct config {
   size_t ntypes;
   int comments, json, insecure, verbose;
   const char *cacert;
+  const char *file; /* --file: a recorded stream ("-": stdin), no URL */
 } config;
 
 typedef struct app {
@@ -253,7 +257,9 @@ static void usage(FILE *f) {
   fprintf(
       f,
       "Usage: " PROG " [options] URL\n"
-      "Prints every event of the EventSource (Server-Sent Events) stream at URL.\n"
+      "       " PROG " [options] --file PATH\n"
+      "Prints every event of the EventSource (Server-Sent Events) stream at URL,\n"
+      "or of a recorded text/event-stream in PATH ('-': standard input).\n"
       "\n"
       "Request:\n"
       "  -H, --header 'Name: value'  add a request header (repeatable)\n"
@@ -282,6 +288,9 @@ static void usage(FILE *f) {
       "                              (repeatable)\n"
       "      --comments              print comment lines too\n"
       "      --json                  one JSON object per line\n"
+      "      --file PATH             parse the recorded stream in PATH ('-': stdin)\n"
+      "                              instead of connecting; no URL, no request or\n"
+      "                              reconnection options\n"
       "  -v, --verbose               connection notices on stderr\n"
       "      --help                  print this help and exit\n"
       "      --version               print the version and exit\n"
@@ -448,6 +457,34 @@ static void bad_option(const struct option *longopts, int c, int argc, char **ar
   die_usage("unknown option '-%c'", optopt);
 }
 
+/* The first option given that only means something for a connection (not
+ * for --file), or NULL. */
+static const char *connection_option(const config *cfg) {
+  if (cfg->nheaders > 0)
+    return "-H";
+  if (cfg->method != NULL)
+    return "-X";
+  if (cfg->have_body)
+    return "-d";
+  if (cfg->retry_ms >= 0)
+    return "--retry";
+  if (cfg->max_retry_ms >= 0)
+    return "--max-retry";
+  if (cfg->read_timeout_ms >= 0)
+    return "--read-timeout";
+  if (cfg->cacert != NULL)
+    return "--cacert";
+  if (cfg->insecure)
+    return "--insecure";
+  if (cfg->compressed)
+    return "--compressed";
+  if (cfg->location_trusted)
+    return "--location-trusted";
+  if (cfg->allow_http_redirect)
+    return "--allow-http-redirect";
+  return NULL;
+}
+
 static void parse_args(config *cfg, int argc, char **argv) {
   static const struct option longopts[] = {
       {"header", required_argument, NULL, 'H'},
@@ -469,6 +506,7 @@ static void parse_args(config *cfg, int argc, char **argv) {
       {"location-trusted", no_argument, NULL, OPT_LOCATION_TRUSTED},
       {"allow-http-redirect", no_argument, NULL, OPT_ALLOW_HTTP_REDIRECT},
       {"max-last-event-id", required_argument, NULL, OPT_MAX_LAST_EVENT_ID},
+      {"file", required_argument, NULL, OPT_FILE},
       {"help", no_argument, NULL, OPT_HELP},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -546,6 +584,11 @@ static void parse_args(config *cfg, int argc, char **argv) {
     case OPT_MAX_LAST_EVENT_ID:
       cfg->max_last_event_id = parse_number("--max-last-event-id", optarg, 0, LONG_MAX);
       break;
+    case OPT_FILE:
+      if (*optarg == '\0')
+        die_usage("--file: empty file name");
+      cfg->file = optarg;
+      break;
     case OPT_HELP:
       usage(stdout);
       exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
@@ -555,6 +598,14 @@ static void parse_args(config *cfg, int argc, char **argv) {
     default: /* '?' or ':' */
       bad_option(longopts, c, argc, argv);
     }
+  }
+  if (cfg->file != NULL) {
+    const char *conn = connection_option(cfg);
+    if (optind < argc)
+      die_usage("--file: no URL with a recorded stream ('%s' is extra)", argv[optind]);
+    if (conn != NULL)
+      die_usage("--file: %s applies to a connection only", conn);
+    return;
   }
   if (optind >= argc)
     die_usage("no URL given");
@@ -618,14 +669,22 @@ static void json_string(FILE *f, const char *str, size_t len) {
   putc('"', f);
 }
 
-/* Ends an output record: flushes stdout and, when that fails, closes the
- * source (from its own listener: allowed) so that sse-cat exits with 1. */
-static void end_record(eventsource_t *es, app *a) {
+/* Ends an output record: flushes stdout. 1 when that failed (the errno is
+ * kept in a->write_error): sse-cat must stop and exit with 1. */
+static int flush_record(app *a) {
   if (fflush(stdout) != 0 || ferror(stdout)) {
     if (a->write_error < 0)
       a->write_error = errno ? errno : EIO;
-    eventsource_close(es);
+    return 1;
   }
+  return 0;
+}
+
+/* flush_record(), closing the source (from its own listener: allowed) when
+ * stdout failed. */
+static void end_record(eventsource_t *es, app *a) {
+  if (flush_record(a))
+    eventsource_close(es);
 }
 
 static int type_selected(const config *cfg, const char *type, size_t len) {
@@ -656,18 +715,17 @@ static void print_data_lines(const char *data, size_t len) {
   }
 }
 
-static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a) {
+/* Prints one server event (after --type), for a live stream and --file
+ * alike. 1 when sse-cat must stop: --max-events reached, or stdout failed. */
+static int print_event(app *a, const char *type, size_t tlen, const char *data, size_t dlen,
+                       const char *id, size_t ilen) {
   const config *cfg = a->cfg;
-  size_t tlen, dlen, ilen;
-  const char *type = eventsource_event_type(ev, &tlen);
-  const char *data, *id;
+  int stop;
 
   if (cfg->max_events > 0 && a->events >= cfg->max_events)
-    return; /* closing already; never print more than N */
+    return 1; /* closing already; never print more than N */
   if (!type_selected(cfg, type, tlen))
-    return;
-  data = eventsource_event_data(ev, &dlen);
-  id = eventsource_event_last_event_id(ev, &ilen);
+    return 0;
 
   if (cfg->json) {
     fputs("{\"kind\":\"event\",\"type\":", stdout);
@@ -689,15 +747,25 @@ static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a)
     print_data_lines(data, dlen);
     putc('\n', stdout);
   }
-  end_record(es, a);
+  stop = flush_record(a);
 
   a->events++;
   if (cfg->max_events > 0 && a->events >= cfg->max_events) {
     a->max_reached = 1;
     if (cfg->verbose)
       note("closing after %ld event%s", a->events, a->events == 1 ? "" : "s");
-    eventsource_close(es);
+    stop = 1;
   }
+  return stop;
+}
+
+static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a) {
+  size_t tlen, dlen, ilen;
+  const char *type = eventsource_event_type(ev, &tlen);
+  const char *data = eventsource_event_data(ev, &dlen);
+  const char *id = eventsource_event_last_event_id(ev, &ilen);
+  if (print_event(a, type, tlen, data, dlen, id, ilen))
+    eventsource_close(es);
 }
 
 static void on_open(eventsource_t *es, app *a) {
@@ -773,12 +841,11 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
     note("error %s%s: %s; the stream goes on", eventsource_error_name(code), http, msg);
 }
 
-static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
-  app *a = ud;
-  size_t len;
-  const char *text = eventsource_event_data(ev, &len);
+/* Prints a comment (--comments), live and --file alike. 1 when stdout
+ * failed. */
+static int print_comment(app *a, const char *text, size_t len) {
   if (a->cfg->max_events > 0 && a->events >= a->cfg->max_events)
-    return;
+    return 0;
   if (a->cfg->json) {
     fputs("{\"kind\":\"comment\",\"comment\":", stdout);
     json_string(stdout, text, len);
@@ -788,7 +855,15 @@ static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *u
     write_escaped(stdout, text, len);
     putc('\n', stdout);
   }
-  end_record(es, a);
+  return flush_record(a);
+}
+
+static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
+  app *a = ud;
+  size_t len;
+  const char *text = eventsource_event_data(ev, &len);
+  if (print_comment(a, text, len))
+    eventsource_close(es);
 }
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
@@ -925,6 +1000,151 @@ static int configure(eventsource_t *es, const config *cfg, app *a) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* --file: a recorded stream, through the library's public parser           */
+/* ------------------------------------------------------------------------ */
+
+/* The parser's callbacks print with the same functions as the listeners,
+ * so a replay looks like the live stream (without the open notification:
+ * there is no connection). Returning 1 stops the parser. */
+static int file_event(eventsource_parser_t *p, const char *type, size_t tlen, const char *data,
+                      size_t dlen, const char *id, size_t ilen, void *ud) {
+  (void)p;
+  return print_event(ud, type, tlen, data, dlen, id, ilen);
+}
+
+static int file_comment(eventsource_parser_t *p, const char *text, size_t len, void *ud) {
+  (void)p;
+  return print_comment(ud, text, len);
+}
+
+/* TOO_LARGE (an event or an id: over a limit): as on_error shows it for a
+ * live stream, where it also leaves the connection open. */
+static int file_error(eventsource_parser_t *p, eventsource_error_t code, const char *msg,
+                      void *ud) {
+  app *a = ud;
+  const char *name = eventsource_error_name(code);
+  (void)p;
+  if (a->cfg->json) {
+    fputs("{\"kind\":\"error\",\"code\":", stdout);
+    json_string(stdout, name, strlen(name));
+    fputs(",\"status\":0,\"message\":", stdout);
+    json_string(stdout, msg, strlen(msg));
+    fputs(",\"reconnect\":false,\"delay_ms\":-1}\n", stdout);
+    return flush_record(a);
+  }
+  note("error %s: %s; the stream goes on", name, msg);
+  return 0;
+}
+
+/* The parser with cfg's limits, initial ID and callbacks. 0, or the exit
+ * status. */
+static int file_parser(const config *cfg, app *a, eventsource_parser_t **out) {
+  eventsource_parser_t *p = NULL;
+  eventsource_error_t rc = eventsource_parser_new(&p);
+  if (rc != EVENTSOURCE_OK) {
+    note("%s", eventsource_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  eventsource_parser_set_event_callback(p, file_event, a);
+  eventsource_parser_set_error_callback(p, file_error, a);
+  if (cfg->comments)
+    eventsource_parser_set_comment_callback(p, file_comment, a);
+  if (cfg->max_last_event_id >= 0)
+    eventsource_parser_set_max_last_event_id(p, (size_t)cfg->max_last_event_id);
+  if (cfg->last_event_id != NULL) {
+    rc = eventsource_parser_set_last_event_id(p, cfg->last_event_id);
+    if (rc != EVENTSOURCE_OK) {
+      eventsource_parser_free(p);
+      if (rc == EVENTSOURCE_ERR_NOMEM) {
+        note("--last-event-id: %s", eventsource_strerror(rc));
+        return EXIT_FAILURE;
+      }
+      if (rc == EVENTSOURCE_ERR_TOO_LARGE)
+        note("--last-event-id: %zu bytes, longer than the limit (--max-last-event-id %lu)",
+             strlen(cfg->last_event_id),
+             cfg->max_last_event_id >= 0 ? (unsigned long)cfg->max_last_event_id
+                                         : (unsigned long)EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID);
+      else
+        note("--last-event-id: %s", eventsource_strerror(rc));
+      fputs("Try '" PROG " --help' for more information.\n", stderr);
+      return EXIT_USAGE;
+    }
+  }
+  *out = p;
+  return 0;
+}
+
+/* Reads the file (or stdin) in chunks as they come, so that a pipe is
+ * printed as it is written, and feeds the parser; at the end of the file
+ * an incomplete last event is discarded, as the spec says. The exit status:
+ * 0 at the end of the file or after --max-events, 1 when reading, writing
+ * or an allocation failed, 2 when the file cannot be opened. */
+static int replay_file(const config *cfg) {
+  static char chunk[65536];
+  eventsource_parser_t *p = NULL;
+  app a;
+  int fd = 0, status;
+  int from_stdin = strcmp(cfg->file, "-") == 0;
+  struct sigaction sa;
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN; /* a closed stdout is a write error, as when live */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+
+  memset(&a, 0, sizeof a);
+  a.cfg = cfg;
+  a.write_error = -1;
+  status = file_parser(cfg, &a, &p);
+  if (status != 0)
+    return status;
+  if (!from_stdin) {
+    fd = open(cfg->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      eventsource_parser_free(p);
+      die_usage("--file: cannot open '%s': %s", cfg->file, strerror(e));
+    }
+  }
+  if (cfg->verbose)
+    note("reading %s", from_stdin ? "standard input" : cfg->file);
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    eventsource_error_t rc;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      note("--file: cannot read '%s': %s", cfg->file, strerror(errno));
+      status = EXIT_FAILURE;
+      break;
+    }
+    if (n == 0) {
+      eventsource_parser_finish(p);
+      if (cfg->verbose)
+        note("end of %s", from_stdin ? "standard input" : cfg->file);
+      break;
+    }
+    rc = eventsource_parser_feed(p, chunk, (size_t)n);
+    if (rc == EVENTSOURCE_ERR_CALLBACK)
+      break; /* --max-events, or a write error (below) */
+    if (rc != EVENTSOURCE_OK) {
+      note("error %s: %s", eventsource_error_name(rc), eventsource_strerror(rc));
+      status = EXIT_FAILURE;
+      break;
+    }
+  }
+  if (!from_stdin)
+    close(fd);
+  eventsource_parser_free(p);
+  if (a.write_error >= 0) {
+    if (a.write_error != EPIPE)
+      note("write error: %s", strerror(a.write_error));
+    status = EXIT_FAILURE;
+  }
+  return status;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The signal thread                                                        */
 /* ------------------------------------------------------------------------ */
 
@@ -966,6 +1186,17 @@ int main(int argc, char **argv) {
   /* No thread exists yet, and the defaults for SIGINT and SIGTERM are right
    * while the command line is read (-d @- may wait on stdin). */
   parse_args(&cfg, argc, argv);
+  if (cfg.file != NULL) {
+    /* No connection, no threads: the default signal actions are right. */
+    status = replay_file(&cfg);
+    free_config(&cfg);
+    if (fclose(stdout) != 0 && status == EXIT_SUCCESS) {
+      if (errno != EPIPE)
+        note("write error: %s", strerror(errno));
+      status = EXIT_FAILURE;
+    }
+    return status;
+  }
 
   /* Before any thread exists: see the comment at the top. */
   sigemptyset(&sarg.set);
