@@ -81,8 +81,9 @@ static const char *sse_cat_path(void) {
 }
 
 /* Starts sse-cat with args (NULL-terminated, without argv[0]); stdin is
- * /dev/null, stdout and stderr are pipes. */
-static proc *spawn_args(const char *const *args) {
+ * in_fd when >= 0 (the caller closes its copy), else the file in_path;
+ * stdout and stderr are pipes. */
+static proc *spawn_stdin(const char *const *args, const char *in_path, int in_fd) {
   proc *p = &g_proc;
   const char *argv[64];
   int out[2], err[2], n = 0, rc;
@@ -99,7 +100,10 @@ static proc *spawn_args(const char *const *args) {
   ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
   ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
   ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (in_fd >= 0)
+    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+  else
+    posix_spawn_file_actions_addopen(&fa, 0, in_path, O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv, environ);
@@ -114,6 +118,9 @@ static proc *spawn_args(const char *const *args) {
   }
   return p;
 }
+
+/* spawn_stdin() with stdin /dev/null. */
+static proc *spawn_args(const char *const *args) { return spawn_stdin(args, "/dev/null", -1); }
 
 /* Waits up to timeout_ms for output, reads what is there. 0 if something
  * happened (data or EOF), -1 on timeout or when both pipes are at EOF. */
@@ -994,6 +1001,156 @@ START_TEST(test_compressed) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* --file: a recorded stream                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A capture: a BOM, CRLF and CR line ends, comments, retry:, ids, a type,
+ * NUL and an ESC in data, and a last event without its blank line (not
+ * dispatched at the end of the file, as the spec says). */
+static const char RECORDED[] = "\xEF\xBB\xBF: welcome\r\n"
+                               "retry: 1000\r\n"
+                               "id: 1\r\n"
+                               "data: first\r\n"
+                               "\r\n"
+                               "event: update\r"
+                               "data: two\r"
+                               "data: lines\r"
+                               "\r"
+                               ": keep-alive\n"
+                               "id: 3\n"
+                               "data: n\0l \x1b[2J\n"
+                               "\n"
+                               "data: partial, never dispatched\n";
+
+static const char RECORDED_PLAIN[] = ": welcome\n"
+                                     "event: message\nid: 1\ndata: first\n\n"
+                                     "event: update\nid: 1\ndata: two\ndata: lines\n\n"
+                                     ": keep-alive\n"
+                                     "event: message\nid: 3\ndata: n\\x00l \\x1b[2J\n\n";
+
+/* Writes RECORDED into g_tmpfile (removed by the teardown). */
+static const char *recorded_file(void) {
+  snprintf(g_tmpfile, sizeof g_tmpfile, "/tmp/test_ssecat_XXXXXX");
+  int fd = mkstemp(g_tmpfile);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, RECORDED, sizeof RECORDED - 1), (ssize_t)(sizeof RECORDED - 1));
+  close(fd);
+  return g_tmpfile;
+}
+
+static void expect_output(const proc *p, const char *expected, size_t len) {
+  ck_assert_msg(p->out.len == len && memcmp(p->out.p, expected, len) == 0,
+                "unexpected output (%zu bytes, expected %zu):\n%s\nstderr: %s", p->out.len,
+                len, p->out.p ? p->out.p : "", p->err.p ? p->err.p : "");
+}
+
+/* The readable form of a recorded file, exactly; and the live stream of
+ * the same bytes prints the same. */
+START_TEST(test_file_replay) {
+  const char *args[] = {"--comments", "--file", recorded_file(), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  expect_output(p, RECORDED_PLAIN, sizeof RECORDED_PLAIN - 1);
+  ck_assert_uint_eq(p->err.len, 0); /* no connection notices */
+  ck_assert_int_eq(ts_server_request_count(g_srv), 0);
+  proc_cleanup(p);
+
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_headers(sc);
+  ts_script_write(sc, RECORDED, sizeof RECORDED - 1);
+  ts_script_hold(sc);
+  const char *live[] = {"--comments", "--max-events", "3", url("/"), NULL};
+  p = spawn_args(live);
+  EXPECT_EXIT(p, 0);
+  expect_output(p, RECORDED_PLAIN, sizeof RECORDED_PLAIN - 1);
+}
+END_TEST
+
+/* "-" reads standard input; --json prints as for a live stream, without
+ * the open notification (there is no connection). */
+START_TEST(test_file_stdin_json) {
+  const char *args[] = {"--json", "--file", "-", NULL};
+  proc *p = spawn_stdin(args, recorded_file(), -1);
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"first\",\"id\":\"1\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"update\",\"data\":\"two\\nlines\",\"id\":\"1\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\","
+                 "\"data\":\"n\\u0000l \\u001b[2J\",\"id\":\"3\"}");
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+}
+END_TEST
+
+/* A pipe is printed as it is written: each event appears before the next
+ * one is sent, even when its bytes come in pieces. */
+START_TEST(test_file_stdin_streaming) {
+  int in[2];
+  ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+  const char *args[] = {"--json", "--file=-", NULL};
+  proc *p = spawn_stdin(args, NULL, in[0]);
+  close(in[0]);
+  ck_assert_int_eq(write(in[1], "\xEF\xBB", 2), 2);
+  ck_assert_int_eq(write(in[1], "\xBF" "data: a\r", 10), 10);
+  ck_assert_int_eq(write(in[1], "\n\r\n", 3), 3);
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"a\",\"id\":\"\"}");
+  ck_assert_int_eq(write(in[1], "id: 2\ndata: b\n", 14), 14);
+  ck_assert_int_eq(write(in[1], "\n", 1), 1);
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"b\",\"id\":\"2\"}");
+  ck_assert_int_eq(write(in[1], "data: partial", 13), 13);
+  close(in[1]);
+  EXPECT_EXIT(p, 0);
+  EXPECT_NO_MORE_OUTPUT(p);
+}
+END_TEST
+
+/* --type, --max-events, --last-event-id and --max-last-event-id apply to a
+ * recorded stream too; a limit error is shown as for a live stream. */
+START_TEST(test_file_options) {
+  const char *args[] = {"--type", "update", "--max-events", "1", "--file", recorded_file(),
+                        NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 0);
+  static const char one[] = "event: update\nid: 1\ndata: two\ndata: lines\n\n";
+  expect_output(p, one, sizeof one - 1);
+  proc_cleanup(p);
+
+  const char *ids[] = {"--json", "--last-event-id", "0", "--max-last-event-id", "0", "--file",
+                       "-", NULL};
+  static const char stream[] = "data: a\n\nid: 12345\ndata: b\n\n";
+  int in[2];
+  ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+  ck_assert_int_eq(write(in[1], stream, sizeof stream - 1), (ssize_t)(sizeof stream - 1));
+  close(in[1]);
+  p = spawn_stdin(ids, NULL, in[0]);
+  close(in[0]);
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"a\",\"id\":\"0\"}");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"b\",\"id\":\"12345\"}");
+  EXPECT_EXIT(p, 0);
+  proc_cleanup(p);
+
+  ids[4] = "3"; /* --max-last-event-id 3: the id: is not adopted */
+  ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+  ck_assert_int_eq(write(in[1], stream, sizeof stream - 1), (ssize_t)(sizeof stream - 1));
+  close(in[1]);
+  p = spawn_stdin(ids, NULL, in[0]);
+  close(in[0]);
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"a\",\"id\":\"0\"}");
+  const char *line = next_line(p, STEP_MS);
+  ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"TOO_LARGE\",\"status\":0,"),
+                "line: %s", line ? line : "(none)");
+  EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"b\",\"id\":\"0\"}");
+  EXPECT_EXIT(p, 0);
+  proc_cleanup(p);
+
+  /* an initial ID longer than the limit is a usage error */
+  const char *too_long[] = {"--max-last-event-id", "1", "--last-event-id", "12", "--file", "-",
+                            NULL};
+  p = spawn_args(too_long);
+  EXPECT_EXIT(p, 2);
+  ck_assert_uint_eq(p->out.len, 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 /* ------------------------------------------------------------------------ */
 
@@ -1042,6 +1199,13 @@ static const char *const usage_cases[][8] = {
     {"--compressed=yes", BAD_URL, NULL},
     {"--location-trusted=1", BAD_URL, NULL},
     {"--allow-http-redirect=", BAD_URL, NULL},
+    {"--file", NULL},
+    {"--file=", NULL},
+    {"--file", "/nonexistent/sse-cat-recording", NULL},
+    {"--file", "-", BAD_URL, NULL},
+    {"--file=-", "-H", "A: b", NULL},
+    {"--file", "-", "--retry", "5", NULL},
+    {"--file", "-", "-d", "x", NULL},
 };
 
 START_TEST(test_bad_usage) {
@@ -1063,7 +1227,8 @@ START_TEST(test_help_version) {
   ck_assert_msg(strncmp(p->out.p, "Usage: sse-cat ", 15) == 0, "help: %s", p->out.p);
   ck_assert_ptr_nonnull(strstr(p->out.p, "--max-events"));
   static const char *const opts[] = {"--compressed", "--location-trusted",
-                                     "--allow-http-redirect", "--max-last-event-id N"};
+                                     "--allow-http-redirect", "--max-last-event-id N",
+                                     "--file PATH"};
   for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
     ck_assert_msg(strstr(p->out.p, opts[i]) != NULL, "no %s in the help", opts[i]);
   char dflt[64];
@@ -1126,6 +1291,12 @@ static Suite *ssecat_suite(void) {
   tcase_add_loop_test(tc, test_location_trusted, 0, 2);
   tcase_add_loop_test(tc, test_allow_http_redirect, 0, 2);
   tcase_add_loop_test(tc, test_compressed, 0, 2);
+
+  tc = fixture_tcase(s, "file", 60);
+  tcase_add_test(tc, test_file_replay);
+  tcase_add_test(tc, test_file_stdin_json);
+  tcase_add_test(tc, test_file_stdin_streaming);
+  tcase_add_test(tc, test_file_options);
 
   tc = fixture_tcase(s, "usage", 120);
   tcase_add_loop_test(tc, test_bad_usage, 0,
