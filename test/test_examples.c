@@ -593,6 +593,77 @@ START_TEST(example_close) {
 }
 END_TEST
 
+/* Writes n bytes of s to base/name; returns the path (static). */
+static char *base_file(const char *name, const char *s, size_t n) {
+  static char path[160];
+  FILE *f;
+  ck_assert_msg(base[0] != '\0', "no temporary directory");
+  snprintf(path, sizeof path, "%s/%s", base, name);
+  f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(s, 1, n, f), n);
+  ck_assert_int_eq(fclose(f), 0);
+  return path;
+}
+
+/* A recorded stream from a file: BOM, CRLF, retry:, types, ids, an event
+ * over the example's 1 MiB limit (an error, then the stream goes on), and an
+ * incomplete last event (discarded at the end). */
+START_TEST(example_parser) {
+  static const char head[] = "\xEF\xBB\xBF: recorded\r\nretry: 2500\r\n"
+                             "id: 1\r\ndata: hello\r\n\r\n"
+                             "event: tick\nid: 2\ndata: a\ndata: b\n\n"
+                             "data: ";
+  static const char tail[] = "\n\nevent: after\ndata: big one dropped\n\n"
+                             "id: 9\ndata: incomplete\n";
+  size_t big = 1100 * 1024, n = 0;
+  char *in = malloc(sizeof head + big + sizeof tail);
+  struct buf out = {0};
+  char *argv[3];
+  ck_assert_ptr_nonnull(in);
+  memcpy(in, head, sizeof head - 1);
+  n += sizeof head - 1;
+  memset(in + n, 'x', big);
+  n += big;
+  memcpy(in + n, tail, sizeof tail - 1);
+  n += sizeof tail - 1;
+  argv[0] = example_path("example-parser");
+  argv[1] = base_file("recorded.sse", in, n);
+  argv[2] = NULL;
+  free(in);
+  ck_assert_int_eq(exit_code(run(argv, &out)), 0);
+  ck_assert_ptr_nonnull(strstr(out.p, "retry 2500 ms\n"
+                                      "event message id=1 data=hello\n"
+                                      "event tick id=2 data=a\nb\n"
+                                      "error TOO_LARGE: "));
+  ck_assert_ptr_nonnull(strstr(out.p, "event after id=2 data=big one dropped\n"
+                                      "done: 3 events, last event ID \"2\"\n"));
+  ck_assert_int_eq(count(&out, "incomplete"), 0);
+  buf_free(&out);
+}
+END_TEST
+
+/* The event callback stops the parser after 100 events. */
+START_TEST(example_parser_stop) {
+  struct buf in = {0}, out = {0};
+  char *argv[3];
+  for (int i = 1; i <= 150; i++) {
+    char line[64];
+    int len = snprintf(line, sizeof line, "id: %d\ndata: e%d\n\n", i, i);
+    buf_add(&in, line, (size_t)len);
+  }
+  argv[0] = example_path("example-parser");
+  argv[1] = base_file("many.sse", in.p, in.len);
+  argv[2] = NULL;
+  buf_free(&in);
+  ck_assert_int_eq(exit_code(run(argv, &out)), 0);
+  ck_assert_int_eq(count(&out, "event message id="), 100);
+  ck_assert_ptr_nonnull(strstr(out.p, "event message id=100 data=e100\n"
+                                      "done: 100 events, last event ID \"100\"\n"));
+  buf_free(&out);
+}
+END_TEST
+
 static Suite *examples_suite(void) {
   Suite *su = suite_create("examples");
   TCase *tc = tcase_create("server");
@@ -610,6 +681,8 @@ static Suite *examples_suite(void) {
   tcase_add_test(tc, example_llm_no_resend);
   tcase_add_test(tc, example_resume);
   tcase_add_test(tc, example_close);
+  tcase_add_test(tc, example_parser);
+  tcase_add_test(tc, example_parser_stop);
   tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(su, tc);
