@@ -4,9 +4,9 @@
  *
  *   example-parser [FILE]
  *
- * Reads a recorded text/event-stream from FILE (standard input when FILE is
- * missing or "-") in chunks, as a program with its own HTTP stack would
- * receive the body, feeds each chunk to an eventsource_parser_t and prints
+ * Reads a text/event-stream from FILE (standard input when FILE is missing
+ * or "-") in chunks as they come, as a program with its own HTTP stack
+ * would receive the body, feeds each chunk to an eventsource_parser_t and prints
  * every event (type, last event ID, data), every retry: and every limit
  * error. At the end of the input the parser is told so: an incomplete last
  * event is discarded, as the spec says. Stops after 100 events by returning
@@ -16,8 +16,10 @@
  *   cc example-parser.c $(pkg-config --cflags --libs eventsource)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <eventsource_parser.h>
 
@@ -39,6 +41,7 @@ static int on_event(eventsource_parser_t *p, const char *type, size_t type_len,
   printf("event %s id=%s data=", type, id);
   fwrite(data, 1, data_len, stdout);
   putchar('\n');
+  fflush(stdout); /* each event as it comes, also into a pipe */
   /* non-zero stops eventsource_parser_feed(), which returns CALLBACK */
   return ++st->events == MAX_EVENTS;
 }
@@ -62,16 +65,16 @@ int main(int argc, char **argv) {
   struct state st = {0};
   eventsource_parser_t *p = NULL;
   eventsource_error_t err;
-  FILE *in = stdin;
+  int fd = 0; /* standard input */
   char chunk[4096];
-  size_t n;
+  ssize_t n;
   int status = 0;
 
   if (argc > 2) {
     fprintf(stderr, "usage: %s [FILE]\n", argv[0]);
     return 2;
   }
-  if (argc == 2 && strcmp(argv[1], "-") != 0 && (in = fopen(argv[1], "rb")) == NULL) {
+  if (argc == 2 && strcmp(argv[1], "-") != 0 && (fd = open(argv[1], O_RDONLY)) < 0) {
     fprintf(stderr, "%s: %s\n", argv[1], strerror(errno));
     return 1;
   }
@@ -91,9 +94,16 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  /* Any chunking gives the same events: here, whatever fread() returns. */
-  while ((n = fread(chunk, 1, sizeof chunk, in)) > 0) {
-    err = eventsource_parser_feed(p, chunk, n);
+  /* Any chunking gives the same events: here, whatever read() returns. */
+  while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      fprintf(stderr, "read: %s\n", strerror(errno));
+      status = 1;
+      break;
+    }
+    err = eventsource_parser_feed(p, chunk, (size_t)n);
     if (err == EVENTSOURCE_ERR_CALLBACK)
       break; /* our on_event said stop */
     if (err != EVENTSOURCE_OK) {
@@ -102,16 +112,12 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  if (ferror(in)) {
-    fprintf(stderr, "read error\n");
-    status = 1;
-  }
   eventsource_parser_finish(p); /* end of stream: drops an incomplete event */
   printf("done: %ld events, last event ID \"%s\"\n", st.events,
          eventsource_parser_last_event_id(p, NULL));
 
   eventsource_parser_free(p);
-  if (in != stdin)
-    fclose(in);
+  if (fd != 0)
+    close(fd);
   return status;
 }
