@@ -175,7 +175,8 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_parser_finish(eventsource_par
  * partial line and an incomplete event, expects a BOM again, clears the
  * stopped state. Keeps the last event ID, the callbacks, the limits and the
  * buffers. (Bytes held as a possible BOM are still checked against
- * max_line first, so the error callback may run.)
+ * max_line first, so the error callback may run, here and in _finish();
+ * its return value is then ignored: there is nothing left to stop.)
  * Errors: INVALID_ARGUMENT (p NULL), STATE (from one of p's callbacks:
  * nothing is done). */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_parser_reset(eventsource_parser_t *p);
