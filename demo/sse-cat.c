@@ -40,6 +40,10 @@
  * SIGPIPE is ignored so that a closed stdout is an ordinary write error: the
  * source is closed cleanly and sse-cat exits with status 1.
  *
+ * --file PATH replays a recorded stream instead: main() feeds it to the
+ * library's public parser (eventsource_parser.h) and prints with the same
+ * functions as the listeners; no source, no thread, no signal is blocked.
+ *
  * Terminal safety
  * ---------------
  * The server chooses ids, types, data, comments and parts of the error
