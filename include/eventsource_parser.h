@@ -119,6 +119,8 @@ eventsource_parser_set_error_callback(eventsource_parser_t *p, eventsource_parse
  * - max_last_event_id: the longest id: value adopted, decoded bytes (default
  *   EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID, 4 KiB); applies from the next
  *   id: line and to eventsource_parser_set_last_event_id().
+ * Set before the first feed of a stream (after _new(), _reset() or
+ * _finish()), a limit applies to all of it.
  * The parser holds at most about max_event bytes of data and 3 * max_line
  * bytes of one line's value: with both limits set, its memory is bounded.
  * Errors: INVALID_ARGUMENT (p NULL). Callback: yes. */

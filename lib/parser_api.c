@@ -32,6 +32,10 @@ struct eventsource_parser {
   /* A feed stopped (a callback) or failed (NOMEM) part-way: the rest of its
    * bytes were not parsed, so the stream cannot go on until a reset. */
   unsigned char stopped;
+  /* Nothing fed since new, reset or finish: a limit set now applies at once
+   * (es_parser_set_limits() defers it to the next line or event, and for a
+   * stream not yet begun only a reset makes it current). */
+  unsigned char fresh;
 };
 
 static int t_event(void *ctx, const char *type, size_t type_len, const char *data,
@@ -74,6 +78,7 @@ eventsource_error_t eventsource_parser_new(eventsource_parser_t **out) {
     return EVENTSOURCE_ERR_NOMEM;
   }
   es_parser_set_max_id(ep->p, ep->max_id);
+  ep->fresh = 1;
   *out = ep;
   return EVENTSOURCE_OK;
 }
@@ -125,11 +130,17 @@ eventsource_error_t eventsource_parser_set_error_callback(eventsource_parser_t *
   return EVENTSOURCE_OK;
 }
 
+static void apply_limits(eventsource_parser_t *ep) {
+  es_parser_set_limits(ep->p, ep->max_line, ep->max_event);
+  if (ep->fresh && !ep->busy)
+    es_parser_reset(ep->p); /* nothing held: only makes the limits current */
+}
+
 eventsource_error_t eventsource_parser_set_max_line(eventsource_parser_t *ep, size_t bytes) {
   if (!ep)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   ep->max_line = bytes;
-  es_parser_set_limits(ep->p, ep->max_line, ep->max_event);
+  apply_limits(ep);
   return EVENTSOURCE_OK;
 }
 
@@ -137,7 +148,7 @@ eventsource_error_t eventsource_parser_set_max_event(eventsource_parser_t *ep, s
   if (!ep)
     return EVENTSOURCE_ERR_INVALID_ARGUMENT;
   ep->max_event = bytes;
-  es_parser_set_limits(ep->p, ep->max_line, ep->max_event);
+  apply_limits(ep);
   return EVENTSOURCE_OK;
 }
 
@@ -184,6 +195,7 @@ eventsource_error_t eventsource_parser_feed(eventsource_parser_t *ep, const char
   if (!len)
     return EVENTSOURCE_OK;
   ep->busy = 1;
+  ep->fresh = 0;
   int r = es_parser_feed(ep->p, buf, len);
   ep->busy = 0;
   if (r == ES_PARSER_OK)
@@ -203,6 +215,7 @@ static eventsource_error_t end_stream(eventsource_parser_t *ep, void (*fn)(es_pa
   fn(ep->p);
   ep->busy = 0;
   ep->stopped = 0;
+  ep->fresh = 1;
   return EVENTSOURCE_OK;
 }
 

@@ -323,6 +323,15 @@ START_TEST(test_max_event) {
   ck_assert_str_eq(log_str(&r), "event message|ab\\ncd|\n"
                                 "error TOO_LARGE event\n"
                                 "event message|ok|\n");
+  /* set before a stream's first byte, a limit applies to its first event */
+  ck_assert_int_eq(eventsource_parser_reset(p), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_parser_set_max_event(p, 2), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_parser_set_max_line(p, 9), EVENTSOURCE_OK);
+  r.log.len = 0;
+  FEED(p, "data: abc\n\nevent: 0123\n\ndata: ab\n\n");
+  ck_assert_str_eq(log_str(&r), "error TOO_LARGE event\n"
+                                "error TOO_LARGE line\n"
+                                "event message|ab|\n");
   done(p, &r);
 }
 END_TEST
@@ -560,6 +569,355 @@ START_TEST(test_allocation_failure) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* The parser's vectors, through the public API                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The files test/vectors/NAME.vec (their format: test/test_parser.c) run through
+ * eventsource_parser_*, whole, byte by byte (with an empty feed before each
+ * byte) and split in two at every offset, must give the transcripts the
+ * internal parser is held to: the public parser is the client's parser.
+ */
+
+enum vop { V_IN, V_FINISH, V_RESET, V_SETID };
+
+typedef struct vstep {
+  enum vop k;
+  char *b; /* V_IN: bytes; V_SETID: a NUL-terminated id */
+  size_t n;
+} vstep;
+
+typedef struct vec {
+  size_t max_line, max_event;
+  char *init_id;
+  long stop_after;
+  vstep *steps;
+  size_t nsteps, total;
+  ts_sb_t want; /* canonical records, one per line */
+} vec;
+
+static void vec_free(vec *v) {
+  for (size_t i = 0; i < v->nsteps; i++)
+    free(v->steps[i].b);
+  free(v->steps);
+  free(v->init_id);
+  ts_sb_free(&v->want);
+}
+
+static const char *ws(const char *s) {
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return s;
+}
+
+/* A quoted vector string as a C string (NULL if it holds NUL, CR or LF,
+ * which eventsource_parser_set_last_event_id() cannot take). */
+static char *vec_cstr(const ts_sb_t *a) {
+  if (a->len && (memchr(a->p, 0, a->len) || memchr(a->p, '\r', a->len) ||
+                 memchr(a->p, '\n', a->len)))
+    return NULL;
+  char *c = ts_xmalloc(a->len + 1);
+  if (a->len)
+    memcpy(c, a->p, a->len);
+  c[a->len] = '\0';
+  return c;
+}
+
+/* "out RECORD" in the canonical spelling the runner produces. 0 or -1. */
+static int vec_canon(vec *v, const char *s) {
+  ts_sb_t a = {0};
+  int bad = 0, nq = 0;
+  s = ws(s);
+  size_t word = strcspn(s, " \t\r\n");
+  ts_sb_put(&v->want, s, word);
+  if (strncmp(s, "event", word) == 0 && word == 5)
+    nq = 3;
+  else if ((word == 7 && strncmp(s, "comment", 7) == 0) || (word == 6 && strncmp(s, "lastid", 6) == 0))
+    nq = 1;
+  s += word;
+  for (int i = 0; i < nq && !bad; i++) {
+    a.len = 0;
+    bad = ts_unesc(&s, &a) != 0;
+    ts_sb_putc(&v->want, ' ');
+    ts_esc(&v->want, a.p, a.len);
+  }
+  if (!nq) { /* retry N, error NAME, stopped */
+    s = ws(s);
+    size_t n = strcspn(s, " \t\r\n");
+    if (n) {
+      ts_sb_putc(&v->want, ' ');
+      ts_sb_put(&v->want, s, n);
+    }
+    s += n;
+  }
+  ts_sb_putc(&v->want, '\n');
+  free(a.p);
+  s = ws(s);
+  return bad || (*s && *s != '\n' && *s != '\r') ? -1 : 0;
+}
+
+static void vec_step(vec *v, enum vop k, const char *b, size_t n) {
+  if (k == V_IN && v->nsteps && v->steps[v->nsteps - 1].k == V_IN) {
+    vstep *st = &v->steps[v->nsteps - 1];
+    st->b = ts_xrealloc(st->b, st->n + n);
+    memcpy(st->b + st->n, b, n);
+    st->n += n;
+  } else {
+    v->steps = ts_xrealloc(v->steps, (v->nsteps + 1) * sizeof *v->steps);
+    vstep *st = &v->steps[v->nsteps++];
+    st->k = k;
+    st->b = ts_xmalloc(n ? n : 1);
+    if (n)
+      memcpy(st->b, b, n);
+    st->n = n;
+  }
+  if (k == V_IN)
+    v->total += n;
+}
+
+/* Loads one vector; 0, 1 (uses what the public API cannot express: skip)
+ * or -1 (syntax error). */
+static int vec_load(vec *v, const char *path) {
+  memset(v, 0, sizeof *v);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  static char line[65536];
+  ts_sb_t a = {0};
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    const char *s = ws(line);
+    if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0')
+      continue;
+    a.len = 0;
+    if (strncmp(s, "in ", 3) == 0) {
+      s += 3;
+      do {
+        if (ts_unesc(&s, &a))
+          rc = -1;
+        s = ws(s);
+      } while (rc == 0 && *s == '"');
+      if (rc == 0 && a.len)
+        vec_step(v, V_IN, a.p, a.len);
+    } else if (strncmp(s, "finish", 6) == 0) {
+      vec_step(v, V_FINISH, "", 0);
+    } else if (strncmp(s, "reset", 5) == 0) {
+      vec_step(v, V_RESET, "", 0);
+    } else if (strncmp(s, "setid ", 6) == 0) {
+      s += 6;
+      char *c = ts_unesc(&s, &a) ? NULL : vec_cstr(&a);
+      if (!c) {
+        rc = 1;
+      } else {
+        vec_step(v, V_SETID, c, strlen(c) + 1);
+        free(c);
+      }
+    } else if (strncmp(s, "out ", 4) == 0) {
+      rc = vec_canon(v, s + 4);
+    } else if (strncmp(s, "opt ", 4) == 0) {
+      s = ws(s + 4);
+      if (strncmp(s, "max-line ", 9) == 0)
+        v->max_line = strtoul(s + 9, NULL, 10);
+      else if (strncmp(s, "max-event ", 10) == 0)
+        v->max_event = strtoul(s + 10, NULL, 10);
+      else if (strncmp(s, "stop-after ", 11) == 0)
+        v->stop_after = strtol(s + 11, NULL, 10);
+      else if (strncmp(s, "last-event-id ", 14) == 0) {
+        s += 14;
+        free(v->init_id);
+        v->init_id = ts_unesc(&s, &a) ? NULL : vec_cstr(&a);
+        if (!v->init_id)
+          rc = 1;
+      } else
+        rc = -1;
+    } else {
+      rc = -1;
+    }
+  }
+  fclose(f);
+  free(a.p);
+  return rc;
+}
+
+typedef struct vrun {
+  ts_sb_t got;
+  long calls, stop_after;
+  int quiet; /* the final, unrecorded finish */
+} vrun;
+
+static int vr_count(vrun *r) {
+  r->calls++;
+  return r->stop_after > 0 && r->calls == r->stop_after;
+}
+
+static int vr_event(eventsource_parser_t *p, const char *type, size_t tl, const char *data,
+                    size_t dl, const char *id, size_t il, void *ud) {
+  vrun *r = ud;
+  if (r->quiet)
+    return 0;
+  ts_sb_puts(&r->got, "event ");
+  ts_esc(&r->got, type, tl);
+  ts_sb_putc(&r->got, ' ');
+  ts_esc(&r->got, data, dl);
+  ts_sb_putc(&r->got, ' ');
+  ts_esc(&r->got, id, il);
+  ts_sb_putc(&r->got, '\n');
+  return vr_count(r);
+}
+
+static int vr_retry(eventsource_parser_t *p, uint64_t ms, void *ud) {
+  vrun *r = ud;
+  if (r->quiet)
+    return 0;
+  ts_sb_printf(&r->got, "retry %llu\n", (unsigned long long)ms);
+  return vr_count(r);
+}
+
+static int vr_comment(eventsource_parser_t *p, const char *text, size_t len, void *ud) {
+  vrun *r = ud;
+  if (r->quiet)
+    return 0;
+  ts_sb_puts(&r->got, "comment ");
+  ts_esc(&r->got, text, len);
+  ts_sb_putc(&r->got, '\n');
+  return vr_count(r);
+}
+
+static int vr_error(eventsource_parser_t *p, eventsource_error_t code, const char *msg,
+                    void *ud) {
+  vrun *r = ud;
+  if (r->quiet)
+    return 0;
+  ts_sb_printf(&r->got, "error %s\n", eventsource_error_name(code));
+  return vr_count(r);
+}
+
+static void vr_lastid(vrun *r, eventsource_parser_t *p) {
+  size_t n;
+  const char *id = eventsource_parser_last_event_id(p, &n);
+  ts_sb_puts(&r->got, "lastid ");
+  ts_esc(&r->got, id, n);
+  ts_sb_putc(&r->got, '\n');
+}
+
+/* Feeds from an exactly sized copy; records a stop. 1 when stopped. */
+static int vr_feed(vrun *r, eventsource_parser_t *p, const char *b, size_t n) {
+  char *c = n ? ts_xmalloc(n) : NULL;
+  if (n)
+    memcpy(c, b, n);
+  eventsource_error_t rc = eventsource_parser_feed(p, c, n);
+  free(c);
+  if (rc == EVENTSOURCE_ERR_CALLBACK) {
+    ts_sb_puts(&r->got, "stopped\n");
+    return 1;
+  }
+  ck_assert_int_eq(rc, EVENTSOURCE_OK);
+  return 0;
+}
+
+/* mode 0: one feed per segment; 1: byte by byte, an empty feed before each;
+ * 2: split in two at global offset cut. The transcript, malloc'd. */
+static char *vec_run(const vec *v, int mode, size_t cut) {
+  vrun r = {.stop_after = v->stop_after};
+  eventsource_parser_t *p = NULL;
+  ck_assert_int_eq(eventsource_parser_new(&p), EVENTSOURCE_OK);
+  eventsource_parser_set_event_callback(p, vr_event, &r);
+  eventsource_parser_set_retry_callback(p, vr_retry, &r);
+  eventsource_parser_set_comment_callback(p, vr_comment, &r);
+  eventsource_parser_set_error_callback(p, vr_error, &r);
+  eventsource_parser_set_max_line(p, v->max_line);
+  eventsource_parser_set_max_event(p, v->max_event);
+  eventsource_parser_set_max_last_event_id(p, 0); /* the vectors have none */
+  if (v->init_id)
+    ck_assert_int_eq(eventsource_parser_set_last_event_id(p, v->init_id), EVENTSOURCE_OK);
+  size_t g = 0;
+  int dead = 0;
+  for (size_t i = 0; i < v->nsteps; i++) {
+    const vstep *st = &v->steps[i];
+    switch (st->k) {
+    case V_IN:
+      if (dead) {
+        /* stopped: the parser refuses more until finish/reset */
+        ck_assert_int_eq(eventsource_parser_feed(p, st->b, st->n), EVENTSOURCE_ERR_STATE);
+      } else if (mode == 1) {
+        for (size_t j = 0; j < st->n && !dead; j++) {
+          ck_assert_int_eq(eventsource_parser_feed(p, NULL, 0), EVENTSOURCE_OK);
+          dead = vr_feed(&r, p, st->b + j, 1);
+        }
+      } else if (mode == 2 && cut > g && cut < g + st->n) {
+        dead = vr_feed(&r, p, st->b, cut - g);
+        if (!dead)
+          dead = vr_feed(&r, p, st->b + (cut - g), st->n - (cut - g));
+      } else {
+        dead = vr_feed(&r, p, st->b, st->n);
+      }
+      g += st->n;
+      break;
+    case V_FINISH:
+    case V_RESET:
+      ck_assert_int_eq(st->k == V_FINISH ? eventsource_parser_finish(p)
+                                         : eventsource_parser_reset(p),
+                       EVENTSOURCE_OK);
+      dead = 0;
+      vr_lastid(&r, p);
+      break;
+    case V_SETID:
+      ck_assert_int_eq(eventsource_parser_set_last_event_id(p, st->b), EVENTSOURCE_OK);
+      break;
+    }
+  }
+  r.quiet = 1;
+  ck_assert_int_eq(eventsource_parser_finish(p), EVENTSOURCE_OK);
+  eventsource_parser_free(p);
+  return ts_sb_take(&r.got);
+}
+
+START_TEST(test_vectors) {
+  const char *src = getenv("ES_SRC_DIR");
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/test/vectors", src && *src ? src : ".");
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep '\\.vec$'", dir);
+  FILE *ls = popen(cmd, "r");
+  ck_assert_ptr_nonnull(ls);
+  char name[256];
+  int ran = 0, skipped = 0;
+  while (fgets(name, sizeof name, ls)) {
+    name[strcspn(name, "\n")] = '\0';
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    vec v;
+    int rc = vec_load(&v, path);
+    ck_assert_msg(rc >= 0, "%s: syntax error", name);
+    if (rc == 1) {
+      skipped++;
+      vec_free(&v);
+      continue;
+    }
+    const char *want = v.want.p ? v.want.p : "";
+    for (int mode = 0; mode < 2; mode++) {
+      char *got = vec_run(&v, mode, 0);
+      ck_assert_msg(strcmp(got, want) == 0, "%s, %s:\nexpected:\n%sgot:\n%s", name,
+                    mode ? "byte by byte" : "whole", want, got);
+      free(got);
+    }
+    for (size_t cut = 1; cut < v.total && v.total <= 4096; cut++) {
+      char *got = vec_run(&v, 2, cut);
+      ck_assert_msg(strcmp(got, want) == 0, "%s, split at %zu:\nexpected:\n%sgot:\n%s", name,
+                    cut, want, got);
+      free(got);
+    }
+    vec_free(&v);
+    ran++;
+  }
+  pclose(ls);
+  fprintf(stderr, "test_parser_api: %d vectors run through the public API, %d skipped\n", ran,
+          skipped);
+  ck_assert_int_ge(ran, 100);
+  ck_assert_int_eq(skipped, 0);
+}
+END_TEST
+
 static Suite *parser_api_suite(void) {
   Suite *s = suite_create("parser_api");
   TCase *tc = tcase_create("callbacks");
@@ -568,6 +926,7 @@ static Suite *parser_api_suite(void) {
   tcase_add_test(tc, test_callbacks_optional);
   tcase_add_test(tc, test_finish_discards_partial);
   tcase_add_test(tc, test_split_every_offset);
+  tcase_add_test(tc, test_vectors);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("limits");
