@@ -4,9 +4,11 @@
  * limits and the error callback, stopping from a callback, re-entrant calls
  * refused, NULL arguments, failed allocations, the last event ID.
  *
- * The parser itself (lib/parser.c) has its vectors in test_parser; here each
- * test records what the callbacks see as a transcript (one line per call)
- * and compares it. No network, no threads.
+ * Each test records what the callbacks see as a transcript (one line per
+ * call) and compares it; test_vectors also runs every parser vector of
+ * test_parser (test/vectors) through the public API, whole, byte by byte
+ * and split at every offset: the public parser is the client's. No
+ * network, no threads.
  */
 #include <check.h>
 #include <stdio.h>
