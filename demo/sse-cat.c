@@ -476,6 +476,8 @@ static const char *connection_option(const config *cfg) {
     return "--max-retry";
   if (cfg->read_timeout_ms >= 0)
     return "--read-timeout";
+  if (cfg->no_reconnect_on_end)
+    return "--no-reconnect-on-end";
   if (cfg->cacert != NULL)
     return "--cacert";
   if (cfg->insecure)

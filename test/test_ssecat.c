@@ -1206,6 +1206,7 @@ static const char *const usage_cases[][8] = {
     {"--file=-", "-H", "A: b", NULL},
     {"--file", "-", "--retry", "5", NULL},
     {"--file", "-", "-d", "x", NULL},
+    {"--file", "-", "--no-reconnect-on-end", NULL},
 };
 
 START_TEST(test_bad_usage) {
