@@ -16,7 +16,8 @@
  *             the documented point and never to be freed by the caller.
  * Strings     Every string the library hands out is NUL-terminated and, where
  *             it may contain U+0000 (event data), also comes with its length.
- *             Everything handed to listeners is valid UTF-8.
+ *             Everything handed to listeners is valid UTF-8, except the
+ *             response's own bytes (eventsource_event_header() and _body()).
  * Errors      Functions that can fail return an eventsource_error_t;
  *             EVENTSOURCE_OK (0) is success. A constructor that fails leaves
  *             its output untouched. eventsource_strerror() names every code.
@@ -273,6 +274,42 @@ EVENTSOURCE_EXPORT long eventsource_event_reconnect_ms(const eventsource_event_t
  * it (NETWORK, CURL, and REDIRECT or URL found by libcurl), else 0. */
 EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev);
 
+/* --- Response headers, error bodies and Retry-After ---------------------- */
+
+/* The value of the response header name (compared case-insensitively), or
+ * NULL. Valid on OPEN notifications (the response that opened the stream)
+ * and on ERROR notifications about a response: the one that was refused
+ * (a status other than 200, a Content-Type other than text/event-stream, a
+ * redirect not followed), or the one that opened the stream that failed;
+ * NULL on an ERROR without a complete response (connection refused, TLS,
+ * a timeout before the headers, ...) and on every other kind. The headers
+ * are those of the final response: after redirects, the last hop's; after
+ * interim 1xx responses, the real one's. A name that came more than once
+ * has its values joined with ", " in order, as HTTP does, except
+ * Set-Cookie, whose values (which may hold commas) are joined with "\n".
+ * Leading and trailing white space of each value is removed; an empty value
+ * is "". Values are the bytes the server sent (not checked to be UTF-8,
+ * unlike the rest of what listeners get). Bounded: at most EVENTSOURCE_MAX_RESPONSE_HEADERS bytes of fields
+ * are kept per response (names, values and separators); a field that would
+ * go past it is dropped whole, and so are obs-fold continuation lines and
+ * fields holding U+0000; the stream itself is not affected. Borrowed: valid
+ * until the listener returns. name NULL gives NULL. */
+#define EVENTSOURCE_MAX_RESPONSE_HEADERS 65536UL
+EVENTSOURCE_EXPORT const char *eventsource_event_header(const eventsource_event_t *ev,
+                                                        const char *name);
+
+/* ERROR notifications about a refused response (HTTP_STATUS: a status other
+ * than 200; CONTENT_TYPE: a 200 that is not text/event-stream): the
+ * response's body, up to eventsource_set_max_error_body() bytes, decoded
+ * when it came compressed in an encoding libcurl decodes. It may hold any
+ * bytes (U+0000 included: use *len; it is NUL-terminated too) and is not
+ * checked to be UTF-8. A longer body is cut at the bound (the message then
+ * says so: "its body was cut at N bytes"). "" with *len 0 when there is
+ * none (no body, a redirect, any other error, the bound 0, other
+ * kinds). len may be NULL. Borrowed: valid until the listener returns. */
+EVENTSOURCE_EXPORT const char *eventsource_event_body(const eventsource_event_t *ev,
+                                                      size_t *len);
+
 /* ------------------------------------------------------------------------ */
 /* Request options. Unless said otherwise: loop thread, before the source     */
 /* starts or from a callback; the new value is used from the next connection */
@@ -462,6 +499,41 @@ eventsource_set_max_event(eventsource_t *es, size_t bytes);
 #define EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID 4096UL
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_last_event_id(eventsource_t *es, size_t bytes);
+/* How many bytes of a refused response's body are kept for the ERROR
+ * notification (eventsource_event_body(); default
+ * EVENTSOURCE_DEFAULT_MAX_ERROR_BODY, 64 KiB; at most
+ * EVENTSOURCE_MAX_ERROR_BODY, 1 GiB, else INVALID_ARGUMENT). The
+ * notification is made once the body has ended, or once more than this has
+ * come (the rest is not read), or when no byte came for the read timeout
+ * (the refusal stands: HTTP_STATUS or CONTENT_TYPE, not READ_TIMEOUT); with
+ * the read timeout off (0) a server that neither ends the body nor closes
+ * holds the attempt. 0 keeps none, and the refusal ends the transfer as soon
+ * as the headers are in. */
+#define EVENTSOURCE_DEFAULT_MAX_ERROR_BODY (64UL * 1024)
+#define EVENTSOURCE_MAX_ERROR_BODY (1024UL * 1024 * 1024)
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_error_body(eventsource_t *es, size_t bytes);
+
+/* The ceiling on a Retry-After, in ms (default
+ * EVENTSOURCE_DEFAULT_MAX_RETRY_AFTER_MS, 1 hour; 0 to 24 h). When a
+ * refused response (any status: 429 and 503 above all) carries Retry-After
+ * and the source reconnects after it (which takes a policy callback: the
+ * default is not to retry a refused response), the delay before the
+ * reconnection is at least what Retry-After asks for, at most this ceiling:
+ * the delay is the larger of the backoff delay and the Retry-After time.
+ * Both forms are understood: delta-seconds ("120") and an HTTP-date ("Wed,
+ * 21 Oct 2026 07:28:00 GMT", or the RFC 850 and asctime forms), counted
+ * from the current wall-clock time. A value that is neither (garbage, a
+ * negative or fractional number, several values), or a date not in the
+ * future, is ignored: the backoff delay applies. The policy callback sees
+ * the resulting delay as its default *delay_ms; the error notification's
+ * eventsource_event_reconnect_ms() reports the delay used. 0 ignores
+ * Retry-After. A stream that opened (200 text/event-stream) and then ended
+ * is not a refusal: its Retry-After is not used. */
+#define EVENTSOURCE_DEFAULT_MAX_RETRY_AFTER_MS 3600000L
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_max_retry_after(eventsource_t *es, long ms);
+
 /* Called on the loop thread before every connection attempt, the first
  * included, and before each redirected request of an attempt (same attempt
  * number; eventsource_request_url() tells where the request goes). It may
@@ -485,7 +557,9 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
  * counts consecutive failures (1 for the first; reset by a connection that
  * delivered an event or stayed open for the backoff-reset time).
  * *reconnect and *delay_ms hold the default decision and may be changed (the
- * delay is clamped to [0, 24 h]). The default is the spec's: reconnect after
+ * delay is clamped to [0, 24 h]); after a refused response with a
+ * Retry-After, *delay_ms is already at least what it asks for, within the
+ * ceiling (eventsource_set_max_retry_after()). The default is the spec's: reconnect after
  * the transient failures, NETWORK (no connection, a reset, a broken
  * transfer), EOF and READ_TIMEOUT, with the backoff delay; stop after the
  * permanent ones, which retrying the same request cannot heal: a refused

@@ -31,6 +31,8 @@ struct eventsource_event {
   int will_reconnect;
   long reconnect_ms;
   int curl_code;
+  /* OPEN and ERROR notifications: the response (response.h), or NULL */
+  const struct es_response *resp;
 };
 
 /* An event of kind with its last event ID (id, id_len): the type is the

@@ -22,6 +22,8 @@ eventsource_error_t es_options_init(es_options *opt) {
   opt->max_event = EVENTSOURCE_DEFAULT_MAX_EVENT;
   opt->max_id = EVENTSOURCE_DEFAULT_MAX_LAST_EVENT_ID;
   opt->read_timeout_ms = EVENTSOURCE_DEFAULT_READ_TIMEOUT_MS;
+  opt->max_error_body = EVENTSOURCE_DEFAULT_MAX_ERROR_BODY;
+  opt->max_retry_after_ms = EVENTSOURCE_DEFAULT_MAX_RETRY_AFTER_MS;
   opt->method = es_strdup("GET");
   return opt->method ? EVENTSOURCE_OK : EVENTSOURCE_ERR_NOMEM;
 }
@@ -239,6 +241,16 @@ eventsource_error_t eventsource_set_read_timeout(eventsource_t *es, long ms) {
 }
 eventsource_error_t eventsource_set_connect_timeout(eventsource_t *es, long ms) {
   return set_ms(es, es ? &es->opt.connect_timeout_ms : NULL, ms, 0);
+}
+eventsource_error_t eventsource_set_max_retry_after(eventsource_t *es, long ms) {
+  return set_ms(es, es ? &es->opt.max_retry_after_ms : NULL, ms, 0);
+}
+
+eventsource_error_t eventsource_set_max_error_body(eventsource_t *es, size_t bytes) {
+  if (!es || bytes > EVENTSOURCE_MAX_ERROR_BODY)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  es->opt.max_error_body = bytes;
+  return EVENTSOURCE_OK;
 }
 
 static eventsource_error_t set_flag(eventsource_t *es, int *field, int on) {

@@ -47,6 +47,7 @@ static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
   ev.will_reconnect = will_reconnect;
   ev.reconnect_ms = will_reconnect ? delay : -1;
   ev.curl_code = es->last.curl_code;
+  ev.resp = &es->tr.resp;
   dispatch(es, &ev);
 }
 
@@ -145,6 +146,7 @@ int es_source_opened(eventsource_t *es, uint64_t now) {
     size_t id_len;
     const char *id = es_parser_last_event_id(es->parser, &id_len);
     es_event_init(&ev, EVENTSOURCE_KIND_OPEN, id, id_len);
+    ev.resp = &es->tr.resp;
     dispatch(es, &ev);
     leave(es);
   }
@@ -201,6 +203,7 @@ static es_next start_request(eventsource_t *es, uint64_t now) {
     return NOTHING;
   es->phase = ES_TRANSFER;
   es_set_ready_state(es, EVENTSOURCE_CONNECTING);
+  es_response_reset(&es->tr.resp); /* an error from here on has no response */
   if (es->opt.prepare_fn) {
     int rc = 0;
     if (enter(es)) {
@@ -269,6 +272,14 @@ static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
   int reconnect = def;
   long delay = es_backoff_delay(es->retry_ms, es->opt.max_retry_ms, es->attempt,
                                 es->opt.jitter, es_random_next(&es->rnd));
+  if (!es->tr.open) {
+    /* A refused response's Retry-After is the least wait it asks for (the
+     * policy sees it as the default delay). */
+    long ra = es_retry_after_ms(es_response_header(&es->tr.resp, "Retry-After"),
+                                es_wall_ms(), es->opt.max_retry_after_ms);
+    if (ra > delay)
+      delay = ra;
+  }
   if (es->opt.policy_fn) {
     if (enter(es)) {
       es->opt.policy_fn(es, why, es->last.status, es->attempt, &reconnect, &delay,
@@ -319,6 +330,10 @@ es_next es_source_deadline(eventsource_t *es, uint64_t now) {
     uint64_t due = es_transfer_activity(&es->tr) + (uint64_t)es->opt.read_timeout_ms;
     if (due > now) {
       n.at = due; /* data came in meanwhile */
+    } else if (es->tr.fail) {
+      /* a refused response whose body stopped coming: the refusal stands */
+      n = connection_ended(es, es->tr.fail, now);
+      n.drop = 1;
     } else {
       es_set_error(es, EVENTSOURCE_ERR_READ_TIMEOUT, 0, 0, "no data for %ld ms",
                    es->opt.read_timeout_ms);
@@ -331,10 +346,14 @@ es_next es_source_deadline(eventsource_t *es, uint64_t now) {
 
 int es_source_note_failure(eventsource_t *es, eventsource_error_t code,
                            const char *msg) {
-  if (es->tr.fail)
+  /* A refused response whose body is being kept fails with its refusal. */
+  if (es->tr.fail && !es->tr.keep_body)
     return 0;
-  es->tr.fail = code;
-  es_set_error(es, code, 0, 0, "%s", msg);
+  if (!es->tr.fail) {
+    es->tr.fail = code;
+    es_set_error(es, code, 0, 0, "%s", msg);
+  }
+  es->tr.keep_body = 0;
   return 1;
 }
 

@@ -204,14 +204,18 @@ static int response_ready(es_transfer *t) {
   if (status >= 100 && status < 200)
     return 1; /* interim response; the real one follows */
   t->resp_headers_done = 1;
+  es_response_complete(&t->resp);
   if (is_redirect_status(status))
     return take_redirect(t, status);
-  if (status != 200)
-    return refuse(t, EVENTSOURCE_ERR_HTTP_STATUS, status,
-                  "HTTP status %ld (expected 200)", status);
-  if (!t->resp_type_ok)
-    return refuse(t, EVENTSOURCE_ERR_CONTENT_TYPE, status,
-                  "Content-Type is not text/event-stream");
+  /* Refused; its body (an explanation, often JSON) is kept, then it ends. */
+  if (status != 200 || !t->resp_type_ok) {
+    if (status != 200)
+      refuse(t, EVENTSOURCE_ERR_HTTP_STATUS, status, "HTTP status %ld (expected 200)",
+             status);
+    else
+      refuse(t, EVENTSOURCE_ERR_CONTENT_TYPE, status, "Content-Type is not text/event-stream");
+    return t->keep_body = t->opt->max_error_body > 0;
+  }
   char names[64];
   if (t->resp_encoding_bad)
     return refuse(t, EVENTSOURCE_ERR_ENCODING, status,
@@ -232,6 +236,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
     es_free(t->resp_location);
     t->resp_location = NULL;
     t->resp_encoding_bad = 0;
+    es_response_begin(&t->resp);
     const char *sp = memchr(buf, ' ', len);
     if (sp) {
       long st = 0;
@@ -244,6 +249,8 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud) {
   if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
     return response_ready(t) ? len : 0;
   }
+  if (es_response_field(&t->resp, buf, len) != 0)
+    return refuse(t, EVENTSOURCE_ERR_NOMEM, 0, "out of memory keeping a response header");
   const char *colon = memchr(buf, ':', len);
   if (!colon)
     return len;
@@ -273,8 +280,15 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud) {
   es_transfer *t = ud;
   size_t len = size * n;
   touch(t);
-  if (!t->open)
-    return len; /* the body of a redirect or of a response being refused */
+  if (!t->open) {
+    /* the body of a refused response: kept up to the bound, then it ends */
+    int rc = t->keep_body ? es_response_body(&t->resp, buf, len, t->opt->max_error_body) : 0;
+    if (rc < 0)
+      return refuse(t, EVENTSOURCE_ERR_NOMEM, 0, "out of memory keeping a response body");
+    if (rc > 0)
+      es_response_note_cut(t->err, t->opt->max_error_body);
+    return rc ? 0 : len;
+  }
   int rc = t->sink->bytes(t->ctx, buf, len);
   if (rc == ES_PARSER_OK)
     return len;
@@ -555,6 +569,7 @@ void es_transfer_cleanup(es_transfer *t) {
   t->req_url = NULL;
   es_free(t->resp_location);
   t->resp_location = NULL;
+  es_response_free(&t->resp);
 }
 
 void es_transfer_new_attempt(es_transfer *t) {
@@ -578,6 +593,8 @@ eventsource_error_t es_transfer_prepare(es_transfer *t, const char *last_id,
   t->resp_headers_done = 0;
   t->resp_encoding_bad = 0;
   t->open = 0;
+  t->keep_body = 0;
+  es_response_reset(&t->resp);
   t->errbuf[0] = '\0';
   if (!t->easy) {
     t->easy = curl_easy_init();

@@ -21,6 +21,7 @@
 
 #include "error.h"
 #include "options.h"
+#include "response.h"
 
 typedef struct es_transfer_sink {
   /* The response is the stream. Returns 0 to end the transfer at once. */
@@ -64,6 +65,8 @@ typedef struct es_transfer {
   int resp_encoding_bad;     /* a Content-Encoding libcurl cannot decode */
   char resp_encoding[64];    /* that encoding, for the message */
   char *resp_location;       /* its Location value, or NULL */
+  es_response resp;          /* its header fields, a refused one's body */
+  int keep_body;             /* refused: its body is kept, then it ends */
   int open;                  /* validated: the body is the stream */
   eventsource_error_t fail;  /* set by a callback that ended the transfer */
   _Atomic uint64_t last_activity; /* ms of the last byte received */
