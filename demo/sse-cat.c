@@ -798,6 +798,38 @@ static void report_failure(eventsource_error_t code, long status, const char *ms
     note("error %s%s: %s: %s%s", eventsource_error_name(code), http, desc, msg, suffix);
 }
 
+/* The body of a refused response (eventsource_event_body(): an explanation,
+ * often JSON) on stderr, one "HTTP n body: " line per line of it, escaped
+ * like every stderr line (U+0000 too); a CR before the LF and the last LF
+ * are dropped. */
+static void report_body(const eventsource_event_t *ev, long status) {
+  size_t len;
+  const char *body = eventsource_event_body(ev, &len);
+  char *line = len ? malloc(4 * len + 1) : NULL;
+  if (len && !line) {
+    note("HTTP %ld body: (%zu bytes, out of memory to show them)", status, len);
+    return;
+  }
+  while (len > 0) {
+    const char *lf = memchr(body, '\n', len);
+    size_t n = lf ? (size_t)(lf - body) : len, k = 0;
+    size_t shown = n > 0 && body[n - 1] == '\r' ? n - 1 : n;
+    for (size_t i = 0; i < shown; i++) {
+      if (body[i] == '\0') { /* as write_escaped() shows it */
+        memcpy(line + k, "\\x00", 4);
+        k += 4;
+      } else {
+        line[k++] = body[i];
+      }
+    }
+    line[k] = '\0';
+    note("HTTP %ld body: %s", status, line);
+    body += lf ? n + 1 : n;
+    len -= lf ? n + 1 : n;
+  }
+  free(line);
+}
+
 static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   eventsource_error_t code = eventsource_event_error(ev);
   long status = eventsource_event_http_status(ev);
@@ -835,15 +867,17 @@ static void on_error(eventsource_t *es, const eventsource_event_t *ev, app *a) {
   }
   if (fatal) {
     report_failure(code, status, msg, "; giving up");
+    report_body(ev, status);
     a->final_reported = 1;
     return;
   }
   if (status != 0)
     snprintf(http, sizeof http, " (HTTP %ld)", status);
-  if (reconnect)
+  if (reconnect) {
     note("error %s%s: %s; reconnecting in %ld ms", eventsource_error_name(code), http, msg,
          delay);
-  else /* TOO_LARGE: an event or an id was dropped, the connection stays open */
+    report_body(ev, status);
+  } else /* TOO_LARGE: an event or an id was dropped, the connection stays open */
     note("error %s%s: %s; the stream goes on", eventsource_error_name(code), http, msg);
 }
 

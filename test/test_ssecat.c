@@ -658,7 +658,8 @@ END_TEST
 
 /* A failure the library does not retry (here a 401 or a 404) ends sse-cat
  * at once with status 1 and the reason on stderr: the code's name, the HTTP
- * status, eventsource_strerror() and the message; in both output modes. */
+ * status, eventsource_strerror() and the message, then the response's body;
+ * in both output modes. */
 static const struct {
   int status, json;
 } fatal_cases[] = {{401, 0}, {404, 0}, {401, 1}, {404, 1}};
@@ -676,8 +677,8 @@ START_TEST(test_fatal_status) {
   char expected[256];
   snprintf(expected, sizeof expected,
            "sse-cat: error HTTP_STATUS (HTTP %d): %s: HTTP status %d (expected 200); "
-           "giving up\n",
-           status, eventsource_strerror(EVENTSOURCE_ERR_HTTP_STATUS), status);
+           "giving up\nsse-cat: HTTP %d body: nope\n",
+           status, eventsource_strerror(EVENTSOURCE_ERR_HTTP_STATUS), status, status);
   if (json) {
     ck_assert_str_eq(stderr_text(p), expected); /* the only line */
     const char *line = next_line(p, STEP_MS);
@@ -693,6 +694,31 @@ START_TEST(test_fatal_status) {
                   stderr_text(p));
   }
   ck_assert_int_eq(ts_server_request_count(g_srv), 1); /* not retried */
+}
+END_TEST
+
+/* The body of a refused response, on stderr after the reason: one line per
+ * line (CRLF or LF), escaped like every stderr line, U+0000 included. */
+START_TEST(test_fatal_body_shown) {
+  const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  ts_script *sc = ts_server_add_script(g_srv);
+  ts_script_status(sc, 429, "Too Many Requests", hdrs);
+  static const char body[] = "{\r\n  \"error\": \"rate \x1b[31mlimited\",\n  \"n\": \"a\0b\"\n}\n";
+  ts_script_write(sc, body, sizeof body - 1);
+
+  const char *args[] = {url("/b"), NULL};
+  proc *p = spawn_args(args);
+  EXPECT_EXIT(p, 1);
+  const char *want = "; giving up\n"
+                     "sse-cat: HTTP 429 body: {\n"
+                     "sse-cat: HTTP 429 body:   \"error\": \"rate \\x1b[31mlimited\",\n"
+                     "sse-cat: HTTP 429 body:   \"n\": \"a\\x00b\"\n"
+                     "sse-cat: HTTP 429 body: }\n";
+  const char *err = stderr_text(p);
+  size_t el = strlen(err), wl = strlen(want);
+  ck_assert_msg(el >= wl && strcmp(err + el - wl, want) == 0, "stderr:\n%s", err);
+  ck_assert_ptr_nonnull(strstr(err, "error HTTP_STATUS (HTTP 429)"));
+  EXPECT_NO_CONTROLS(p, err, "stderr");
 }
 END_TEST
 
@@ -1278,6 +1304,7 @@ static Suite *ssecat_suite(void) {
   tcase_add_test(tc, test_reconnect_then_204);
   tcase_add_test(tc, test_read_timeout);
   tcase_add_loop_test(tc, test_no_reconnect_on_end, 0, 2);
+  tcase_add_test(tc, test_fatal_body_shown);
   tcase_add_loop_test(tc, test_fatal_status, 0,
                       (int)(sizeof fatal_cases / sizeof fatal_cases[0]));
   tcase_add_test(tc, test_fatal_tls);
