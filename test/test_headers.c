@@ -13,11 +13,13 @@
  * lib/response.h directly, to check its bounds byte for byte.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h" /* es_alloc_fail_after(): allocation failure injection */
 #include "eventsource.h"
 #include "response.h" /* the module tests: es_response_*, es_retry_after_ms */
 #include "support/sse_server.h"
@@ -746,6 +748,65 @@ START_TEST(test_retry_after_not_from_a_stream) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Allocation failures                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* The prepare hook (loop thread, just before the request is built): every
+ * library allocation from the n-th on fails (ud: n). */
+static int fail_allocs_hook(eventsource_t *es, unsigned attempt, void *ud) {
+  (void)es;
+  (void)attempt;
+  es_alloc_fail_after((long)(intptr_t)ud);
+  return 0;
+}
+
+/* Fails the n-th allocation after the prepare hook, for n = 0, 1, ... until
+ * the run gets through: each failure is NOMEM (CLOSED, one error
+ * notification, no crash, no leak under ASan), and among them are the
+ * header storage's and the body's. */
+START_TEST(test_nomem_keeping_response) {
+  int saw_header = 0, saw_body = 0, done = 0;
+  for (long n = 0; n < 32 && !done; n++) {
+    ts_ctx c;
+    ts_ctx_init(&c);
+    const char *hl[] = {"Content-Type: text/plain", "X-A: 1", NULL};
+    ts_script *sc = ts_server_add_script(c.srv);
+    ts_script_status(sc, 500, "Oops", hl);
+    ts_script_writes(sc, "an explanation");
+    ts_script_close(sc);
+    eventsource_t *es = ts_ctx_new_es(&c, "/");
+    probe *p = probe_new(&c, es, NULL);
+    ck_assert_int_eq(eventsource_set_prepare_callback(es, fail_allocs_hook, (void *)(intptr_t)n),
+                     EVENTSOURCE_OK);
+    ts_ctx_run(&c);
+    int returned = ts_ctx_wait_run(&c, TS_WAIT_MS);
+    es_alloc_fail_reset();
+    ck_assert_msg(returned, "eventsource_run did not return");
+    eventsource_error_t rc = ts_ctx_run_rc(&c);
+    ck_assert_msg(rc == EVENTSOURCE_ERR_NOMEM || rc == EVENTSOURCE_ERR_HTTP_STATUS,
+                  "n %ld: %s", n, eventsource_error_name(rc));
+    ck_assert_uint_eq(ts_log_count(&c, EVENTSOURCE_KIND_ERROR, NULL), 1);
+    ts_rec r = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+    ck_assert_int_eq(r.error, rc);
+    ck_assert_int_eq(r.will_reconnect, 0);
+    ck_assert_int_eq(eventsource_ready_state(es), EVENTSOURCE_CLOSED);
+    const char *msg = eventsource_last_error_message(es);
+    saw_header |= strstr(msg, "keeping a response header") != NULL;
+    saw_body |= strstr(msg, "keeping a response body") != NULL;
+    if (rc == EVENTSOURCE_ERR_HTTP_STATUS) {
+      ck_assert_str_eq(p->body, "an explanation");
+      done = 1;
+    }
+    ts_ctx_fini(&c);
+    probe_free(p);
+  }
+  ck_assert_msg(done, "every run failed");
+  ck_assert(saw_header);
+  ck_assert(saw_body);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* The module itself (lib/response.h)                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -912,6 +973,11 @@ static Suite *headers_suite(void) {
   tcase_add_test(tc, test_retry_after_http_date);
   tcase_add_test(tc, test_retry_after_default_not_retried);
   tcase_add_test(tc, test_retry_after_not_from_a_stream);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("nomem");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, test_nomem_keeping_response);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("module");
