@@ -3,9 +3,9 @@
  * loop (internal). docs/HACKING.md has the module map.
  *
  * Calls go one way: run.c -> multi.c -> source.c -> transfer.c -> options,
- * parser, listeners, policy, event. The state machine (source.c) never calls
- * the loop: each of its entry points takes the time and returns what the
- * loop is to do next (es_next), a value the loop applies.
+ * response, parser, listeners, policy, event. The state machine (source.c)
+ * never calls the loop: each of its entry points takes the time and returns
+ * what the loop is to do next (es_next), a value the loop applies.
  */
 #ifndef EVENTSOURCE_INTERNAL_H
 #define EVENTSOURCE_INTERNAL_H
