@@ -289,11 +289,12 @@ EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev
  * Set-Cookie, whose values (which may hold commas) are joined with "\n".
  * Leading and trailing white space of each value is removed; an empty value
  * is "". Values are the bytes the server sent (not checked to be UTF-8,
- * unlike the rest of what listeners get). Bounded: at most EVENTSOURCE_MAX_RESPONSE_HEADERS bytes of fields
- * are kept per response (names, values and separators); a field that would
- * go past it is dropped whole, and so are obs-fold continuation lines and
- * fields holding U+0000; the stream itself is not affected. Borrowed: valid
- * until the listener returns. name NULL gives NULL. */
+ * unlike the rest of what listeners get). Bounded: at most
+ * EVENTSOURCE_MAX_RESPONSE_HEADERS bytes of fields are kept per response
+ * (names, values and separators); a field that would go past it is dropped
+ * whole, and so are obs-fold continuation lines and fields holding U+0000;
+ * the stream itself is not affected. Borrowed: valid until the listener
+ * returns. name NULL gives NULL. */
 #define EVENTSOURCE_MAX_RESPONSE_HEADERS 65536UL
 EVENTSOURCE_EXPORT const char *eventsource_event_header(const eventsource_event_t *ev,
                                                         const char *name);
@@ -559,10 +560,10 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
  * *reconnect and *delay_ms hold the default decision and may be changed (the
  * delay is clamped to [0, 24 h]); after a refused response with a
  * Retry-After, *delay_ms is already at least what it asks for, within the
- * ceiling (eventsource_set_max_retry_after()). The default is the spec's: reconnect after
- * the transient failures, NETWORK (no connection, a reset, a broken
- * transfer), EOF and READ_TIMEOUT, with the backoff delay; stop after the
- * permanent ones, which retrying the same request cannot heal: a refused
+ * ceiling (eventsource_set_max_retry_after()). The default is the spec's:
+ * reconnect after the transient failures, NETWORK (no connection, a reset,
+ * a broken transfer), EOF and READ_TIMEOUT, with the backoff delay; stop
+ * after the permanent ones, which retrying the same request cannot heal: a refused
  * response (HTTP_STATUS, CONTENT_TYPE, REDIRECT), TLS (an untrusted or
  * mismatched certificate, unusable TLS files), URL, REQUEST_TOO_LARGE,
  * RESPONSE_TOO_LARGE, ENCODING.
