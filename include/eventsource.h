@@ -505,12 +505,17 @@ eventsource_set_max_last_event_id(eventsource_t *es, size_t bytes);
  * EVENTSOURCE_DEFAULT_MAX_ERROR_BODY, 64 KiB; at most
  * EVENTSOURCE_MAX_ERROR_BODY, 1 GiB, else INVALID_ARGUMENT). The
  * notification is made once the body has ended, or once more than this has
- * come (the rest is not read), or when no byte came for the read timeout
- * (the refusal stands: HTTP_STATUS or CONTENT_TYPE, not READ_TIMEOUT); with
- * the read timeout off (0) a server that neither ends the body nor closes
- * holds the attempt. 0 keeps none, and the refusal ends the transfer as soon
- * as the headers are in. */
+ * come (the rest is not read), or when no byte came for the read timeout,
+ * or when bytes still come EVENTSOURCE_ERROR_BODY_TIMEOUT_MS (10 s) after
+ * the headers, or the read timeout if it is shorter (a server that drips
+ * its body cannot hold the attempt; the message then ends "its body was
+ * cut: it took too long"). The refusal stands: HTTP_STATUS or
+ * CONTENT_TYPE, not READ_TIMEOUT. With the read timeout off (0) a server
+ * that sends nothing more and neither ends the body nor closes holds the
+ * attempt. 0 keeps none, and the refusal ends the transfer as soon as the
+ * headers are in. */
 #define EVENTSOURCE_DEFAULT_MAX_ERROR_BODY (64UL * 1024)
+#define EVENTSOURCE_ERROR_BODY_TIMEOUT_MS 10000L
 #define EVENTSOURCE_MAX_ERROR_BODY (1024UL * 1024 * 1024)
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_max_error_body(eventsource_t *es, size_t bytes);

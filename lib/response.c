@@ -170,6 +170,12 @@ void es_response_note_cut(es_error *err, size_t max) {
   snprintf(err->msg + n, sizeof err->msg - n, "; its body was cut at %zu bytes", max);
 }
 
+int es_response_note_late(es_error *err) {
+  size_t n = strlen(err->msg);
+  snprintf(err->msg + n, sizeof err->msg - n, "; its body was cut: it took too long");
+  return 1;
+}
+
 const char *es_response_header(const es_response *r, const char *name) {
   size_t vend;
   if (!r || !r->complete || !name)

@@ -58,6 +58,9 @@ int es_response_body(es_response *r, const char *buf, size_t len, size_t max);
 
 /* Adds to err's message that the body was cut at max bytes. */
 void es_response_note_cut(es_error *err, size_t max);
+/* Adds to err's message that the body took too long (its time ran out);
+ * returns 1. */
+int es_response_note_late(es_error *err);
 
 /* The value of header name (case-insensitive), or NULL when the response
  * is not complete or has no such field. */

@@ -214,7 +214,16 @@ static int response_ready(es_transfer *t) {
              status);
     else
       refuse(t, EVENTSOURCE_ERR_CONTENT_TYPE, status, "Content-Type is not text/event-stream");
-    return t->keep_body = t->opt->max_error_body > 0;
+    t->keep_body = t->opt->max_error_body > 0;
+    if (t->keep_body) {
+      /* read for a bounded time in all, not only per byte: a server that
+       * drips its explanation must not hold the attempt */
+      long rt = t->opt->read_timeout_ms;
+      long limit = rt > 0 && rt < EVENTSOURCE_ERROR_BODY_TIMEOUT_MS ? rt
+                                                                    : EVENTSOURCE_ERROR_BODY_TIMEOUT_MS;
+      t->body_until = (t->clock ? *t->clock : es_now_ms()) + (uint64_t)limit;
+    }
+    return t->keep_body;
   }
   char names[64];
   if (t->resp_encoding_bad)
@@ -287,6 +296,8 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud) {
       return refuse(t, EVENTSOURCE_ERR_NOMEM, 0, "out of memory keeping a response body");
     if (rc > 0)
       es_response_note_cut(t->err, t->opt->max_error_body);
+    else if (t->keep_body && (t->clock ? *t->clock : es_now_ms()) >= t->body_until)
+      rc = es_response_note_late(t->err);
     return rc ? 0 : len;
   }
   int rc = t->sink->bytes(t->ctx, buf, len);

@@ -67,6 +67,7 @@ typedef struct es_transfer {
   char *resp_location;       /* its Location value, or NULL */
   es_response resp;          /* its header fields, a refused one's body */
   int keep_body;             /* refused: its body is kept, then it ends */
+  uint64_t body_until;       /* ... until this time at the latest */
   int open;                  /* validated: the body is the stream */
   eventsource_error_t fail;  /* set by a callback that ended the transfer */
   _Atomic uint64_t last_activity; /* ms of the last byte received */

@@ -585,6 +585,34 @@ START_TEST(test_error_body_held) {
 }
 END_TEST
 
+START_TEST(test_error_body_drip) {
+  /* a refused response whose body drips a byte every 50 ms, each within
+   * the read timeout (300 ms): the body is read for the read timeout in
+   * all, not for the 5 s the server would take */
+  ts_ctx c;
+  ts_ctx_init(&c);
+  ts_script *sc = ts_server_add_script(c.srv);
+  const char *hl[] = {"Content-Type: text/plain", NULL};
+  ts_script_status(sc, 500, "Oops", hl);
+  char body[100];
+  memset(body, 'x', sizeof body);
+  ts_script_drip(sc, body, sizeof body, 50);
+  ts_script_close(sc);
+  eventsource_t *es = ts_ctx_new_es(&c, "/");
+  ck_assert_int_eq(eventsource_set_read_timeout(es, 300), EVENTSOURCE_OK);
+  probe *p = probe_new(&c, es, NULL);
+  run_until_closed(&c, EVENTSOURCE_ERR_HTTP_STATUS);
+  ts_rec r = ts_log_nth(&c, EVENTSOURCE_KIND_ERROR, NULL, 0);
+  ck_assert_int_eq(r.error, EVENTSOURCE_ERR_HTTP_STATUS);
+  ck_assert_int_eq(r.status, 500);
+  ck_assert_msg(strstr(p->msg, "it took too long") != NULL, "message: %s", p->msg);
+  ck_assert_uint_gt(strlen(p->body), 0);
+  ck_assert_uint_lt(strlen(p->body), sizeof body);
+  ts_ctx_fini(&c);
+  probe_free(p);
+}
+END_TEST
+
 START_TEST(test_error_body_reset_on_reconnect) {
   /* a 503 with a body, retried by the policy, then a 503 without one: the
    * second error has no body left over from the first */
@@ -964,6 +992,7 @@ static Suite *headers_suite(void) {
                       (int)(sizeof body_cases / sizeof body_cases[0]));
   tcase_add_test(tc, test_error_body_setter);
   tcase_add_test(tc, test_error_body_held);
+  tcase_add_test(tc, test_error_body_drip);
   tcase_add_test(tc, test_error_body_reset_on_reconnect);
   suite_add_tcase(s, tc);
 
