@@ -764,6 +764,95 @@ eventsource_multi_socket_action(eventsource_multi_t *m, int fd, int events);
  * INVALID_ARGUMENT, STATE (called from a callback), CURL. Loop thread. */
 EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_timeout(eventsource_multi_t *m);
 
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A source's statistics, read one at a time with eventsource_stat(): no
+ * struct crosses the ABI, and values are only ever appended to this enum.
+ * Counters start at 0 with eventsource_new() and only grow for the life of
+ * the handle (over reconnects, restarts and multi handles). The values of
+ * "the current connection" start again at 0 when each request starts (a
+ * reconnect, a restart, a redirect's next hop) and stay after it ended, until
+ * the next request. Times are in milliseconds, rounded up, so a time that
+ * was measured is at least 1 and 0 means "not yet". */
+typedef enum eventsource_stat {
+  /* Connection attempts started: the first, each reconnect, each restart
+   * and each re-add to a multi handle (the hops of a redirect are one
+   * attempt). */
+  EVENTSOURCE_STAT_ATTEMPTS = 0,
+  /* Connections that opened (the OPEN notifications). */
+  EVENTSOURCE_STAT_OPENS = 1,
+  /* Attempts made to reestablish the connection after it ended or failed
+   * (HTML's "reestablish the connection"); restarts are not counted. */
+  EVENTSOURCE_STAT_RECONNECTS = 2,
+  /* Events dispatched (message kind), whether or not a listener took them. */
+  EVENTSOURCE_STAT_EVENTS = 3,
+  /* Body bytes of the streams that opened, as the parser got them (after
+   * Content-Encoding is decoded); headers and the bodies of refused
+   * responses and redirects are not counted. */
+  EVENTSOURCE_STAT_BYTES = 4,
+  /* Comment lines (":..."), whether or not a comment listener took them. */
+  EVENTSOURCE_STAT_COMMENTS = 5,
+  /* Events dropped for a limit: eventsource_set_max_event() or
+   * eventsource_set_max_line() (the TOO_LARGE error notifications, but for
+   * an id: over eventsource_set_max_last_event_id(), which drops no event). */
+  EVENTSOURCE_STAT_DROPPED = 6,
+  /* The current connection: from the start of its request to the first
+   * byte of the response (libcurl's CURLINFO_STARTTRANSFER_TIME_T: name
+   * resolution, connect and TLS included). Set when the response began:
+   * by the OPEN notification, or by the ERROR one of a refused response. */
+  EVENTSOURCE_STAT_TTFB_MS = 7,
+  /* The current connection: from the start of its request to its first
+   * event (set before that event's listeners run). */
+  EVENTSOURCE_STAT_FIRST_EVENT_MS = 8,
+  /* The current connection's HTTP version: 10 (HTTP/1.0), 11 (HTTP/1.1),
+   * 20 (HTTP/2), 30 (HTTP/3); 0 until a response began. */
+  EVENTSOURCE_STAT_HTTP_VERSION = 9,
+  /* 1 when the current connection's request went out on a connection
+   * libcurl kept from an earlier transfer (CURLINFO_NUM_CONNECTS 0), 0 when
+   * it made a new one or no response began yet. libcurl keeps a connection
+   * only after a response that did not end it: a stream that ends with the
+   * connection (Connection: close, the usual end of an event stream) leaves
+   * nothing to reuse, while one with a Content-Length that the server keeps
+   * open is reused by the reconnect to the same server. */
+  EVENTSOURCE_STAT_CONNECTION_REUSED = 10,
+  /* HTTP requests sent: every attempt's first, and each redirect hop. */
+  EVENTSOURCE_STAT_REQUESTS = 11
+} eventsource_stat_t;
+
+/* The statistic `which` of es. Returns 0 when es is NULL or `which` is not
+ * a value of eventsource_stat_t this library knows (a program built against
+ * a newer header, say): 0 is also every counter's value before it happened.
+ * Never fails, never blocks, never allocates. Any thread, while the source
+ * runs (the counters are atomics; a value read is one the counter had, and
+ * successive reads of a counter never go down); callback: yes. */
+EVENTSOURCE_EXPORT uint64_t eventsource_stat(const eventsource_t *es,
+                                             eventsource_stat_t which);
+
+/* A multi handle's statistics: its sources, and totals of the sources'
+ * counters (eventsource_stat_t) over the time each source was in it (what a
+ * source did before it was added or after it left is not in them).
+ * Append-only, like eventsource_stat_t. */
+typedef enum eventsource_multi_stat {
+  EVENTSOURCE_MULTI_STAT_ADDED = 0,      /* successful eventsource_multi_add() */
+  EVENTSOURCE_MULTI_STAT_SOURCES = 1,    /* sources in it now */
+  EVENTSOURCE_MULTI_STAT_ACTIVE = 2,     /* eventsource_multi_active() */
+  EVENTSOURCE_MULTI_STAT_ATTEMPTS = 3,   /* totals of EVENTSOURCE_STAT_... */
+  EVENTSOURCE_MULTI_STAT_OPENS = 4,
+  EVENTSOURCE_MULTI_STAT_RECONNECTS = 5,
+  EVENTSOURCE_MULTI_STAT_EVENTS = 6,
+  EVENTSOURCE_MULTI_STAT_BYTES = 7,
+  EVENTSOURCE_MULTI_STAT_COMMENTS = 8,
+  EVENTSOURCE_MULTI_STAT_DROPPED = 9,
+  EVENTSOURCE_MULTI_STAT_REQUESTS = 10
+} eventsource_multi_stat_t;
+
+/* The statistic `which` of m; 0 when m is NULL or `which` is unknown, as
+ * eventsource_stat(). Any thread; callback: yes. */
+EVENTSOURCE_EXPORT uint64_t eventsource_multi_stat(const eventsource_multi_t *m,
+                                                   eventsource_multi_stat_t which);
+
 #ifdef __cplusplus
 }
 #endif

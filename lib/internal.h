@@ -23,6 +23,7 @@
 #include "listeners.h"
 #include "options.h"
 #include "parser.h"
+#include "stats.h"
 #include "transfer.h"
 
 /* The most a delay option may be (24 h): keeps the arithmetic in range. */
@@ -56,6 +57,7 @@ typedef struct es_link {
   int counted_active;          /* counted in the multi's active sources */
   int queued;                  /* in the multi's pending list */
   eventsource_t *pending_next;
+  es_mstats *up;               /* the multi's totals, bumped by source.c */
 } es_link;
 
 struct eventsource {
@@ -76,6 +78,7 @@ struct eventsource {
   uint64_t rnd;              /* the jitter's random state */
   eventsource_error_t close_reason;
   es_error last;             /* the last failure */
+  es_stats stats;            /* eventsource_stat(): written here, read anywhere */
 
   /* read and written from any thread */
   _Atomic int ready_state;

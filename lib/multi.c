@@ -167,6 +167,8 @@ static void detach(eventsource_multi_t *m, eventsource_t *es) {
     es->link.next->link.prev = es->link.prev;
   es->link.next = es->link.prev = NULL;
   m->nsources--;
+  es->link.up = NULL;
+  atomic_fetch_sub(&m->stats.v[EVENTSOURCE_MULTI_STAT_SOURCES], 1);
   pthread_mutex_lock(&es->multi_lock);
   es->multi = NULL;
   pthread_mutex_unlock(&es->multi_lock);
@@ -193,6 +195,9 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
   m->nsources++;
   m->nactive++;
   es->link.counted_active = 1;
+  es->link.up = &m->stats;
+  atomic_fetch_add(&m->stats.v[EVENTSOURCE_MULTI_STAT_ADDED], 1);
+  atomic_fetch_add(&m->stats.v[EVENTSOURCE_MULTI_STAT_SOURCES], 1);
   es_source_joined(es);
   es->link.heap_index = SIZE_MAX;
   es_multi_queue(m, es, ES_OP_START);

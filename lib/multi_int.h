@@ -14,6 +14,7 @@
 #include "eventsource.h"
 #include "heap.h"
 #include "loop.h"
+#include "stats.h"
 
 #define NO_DEADLINE UINT64_MAX
 
@@ -36,6 +37,7 @@ struct eventsource_multi {
   eventsource_t *sources; /* doubly linked */
   size_t nsources;
   _Atomic size_t nactive; /* read by eventsource_multi_run() between steps */
+  es_mstats stats;        /* eventsource_multi_stat(); sources bump the totals */
 
   pthread_mutex_t lock;   /* guards the pending list */
   /* Held by the loop thread for the whole of each step, so that another

@@ -7,6 +7,8 @@
  * entry point takes the time, so the reconnection logic runs on an explicit
  * clock in the tests. Nothing here calls the loop.
  */
+#include <string.h>
+
 #include "internal.h"
 #include "os.h"
 #include "policy.h"
@@ -88,6 +90,10 @@ static int on_event(void *ctx, const char *type, size_t type_len,
   if (!hold(es))
     return 1;
   es->delivered = 1;
+  /* The multi's total follows per piece of body (sink_bytes). */
+  es_stat_add(&es->stats.v[EVENTSOURCE_STAT_EVENTS], 1);
+  if (es->stats.first_due)
+    es_stats_first_event(&es->stats);
   eventsource_event_t ev;
   es_event_init(&ev, EVENTSOURCE_KIND_MESSAGE, id, id_len);
   ev.type = type;
@@ -109,6 +115,7 @@ static int on_comment(void *ctx, const char *text, size_t len) {
   eventsource_t *es = ctx;
   if (!hold(es))
     return 1;
+  es_stat_bump(&es->stats, es->link.up, COMMENTS, 1);
   eventsource_event_t ev;
   size_t id_len;
   const char *id = es_parser_last_event_id(es->parser, &id_len);
@@ -124,6 +131,10 @@ static int on_parse_error(void *ctx, eventsource_error_t code,
   eventsource_t *es = ctx;
   if (!hold(es))
     return 1;
+  /* TOO_LARGE drops an event, but for an id: over its limit (the field
+   * alone is ignored), whose message is the one that starts with "id:". */
+  if (code == EVENTSOURCE_ERR_TOO_LARGE && strncmp(message, "id:", 3) != 0)
+    es_stat_bump(&es->stats, es->link.up, DROPPED, 1);
   es_set_error(es, code, 0, 0, "%s", message);
   notify_error(es, 0, -1);
   return stop_parsing(es);
@@ -140,6 +151,8 @@ int es_source_opened(eventsource_t *es, uint64_t now) {
   es->phase = ES_OPEN;
   es->opened_at = now;
   es->delivered = 0;
+  es_stat_bump(&es->stats, es->link.up, OPENS, 1);
+  es_stats_response(&es->stats, es->tr.easy);
   es_set_ready_state(es, EVENTSOURCE_OPEN);
   if (enter(es)) {
     eventsource_event_t ev;
@@ -160,7 +173,15 @@ static int sink_bytes(void *ctx, const char *buf, size_t len) {
   if (stop_parsing(es))
     return ES_PARSER_STOPPED;
   es->cb_held = 0;
+  es_mstats *up = es->link.up;
+  uint64_t events = es_stat_load(&es->stats.v[EVENTSOURCE_STAT_EVENTS]);
+  es_stat_bump(&es->stats, up, BYTES, len);
   int rc = es_parser_feed(es->parser, buf, len);
+  /* The events of this piece, in the multi's total at once (on_event
+   * counts only the source's: one add per event). */
+  if (up)
+    es_stat_add(&up->v[EVENTSOURCE_MULTI_STAT_EVENTS],
+                es_stat_load(&es->stats.v[EVENTSOURCE_STAT_EVENTS]) - events);
   if (es->cb_held) {
     es->cb_held = 0;
     leave(es);
@@ -241,6 +262,8 @@ static es_next start_request(eventsource_t *es, uint64_t now) {
   if (rc)
     return fail(es, rc);
   es_parser_reset(es->parser);
+  es_stat_bump(&es->stats, es->link.up, REQUESTS, 1);
+  es_stats_request(&es->stats);
   es_next n = {ES_GO_ADD, 0, 0, es->tr.easy};
   if (es->opt.read_timeout_ms > 0)
     n.at = now + (uint64_t)es->opt.read_timeout_ms;
@@ -248,6 +271,7 @@ static es_next start_request(eventsource_t *es, uint64_t now) {
 }
 
 es_next es_source_connect(eventsource_t *es, uint64_t now) {
+  es_stat_bump(&es->stats, es->link.up, ATTEMPTS, 1);
   es_transfer_new_attempt(&es->tr);
   return start_request(es, now);
 }
@@ -314,6 +338,8 @@ es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now
   if (stop_asked(es))
     return NOTHING; /* the queued op takes over */
   eventsource_error_t why = EVENTSOURCE_OK;
+  if (!es->tr.open)
+    es_stats_response(&es->stats, es->tr.easy); /* a refused response, if any */
   if (es_transfer_end(&es->tr, result, &why) == ES_TRANSFER_REDIRECT)
     return start_request(es, now); /* the next hop of the same attempt */
   return connection_ended(es, why, now);
@@ -324,6 +350,7 @@ es_next es_source_deadline(eventsource_t *es, uint64_t now) {
   if (stop_asked(es)) {
     /* a queued close or restart takes over: no deadline until then */
   } else if (es->phase == ES_WAITING) {
+    es_stat_bump(&es->stats, es->link.up, RECONNECTS, 1);
     n.go = ES_GO_CONNECT;
   } else if ((es->phase == ES_TRANSFER || es->phase == ES_OPEN) &&
              es->opt.read_timeout_ms > 0) {
