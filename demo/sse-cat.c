@@ -94,6 +94,7 @@ enum {
   OPT_ALLOW_HTTP_REDIRECT,
   OPT_MAX_LAST_EVENT_ID,
   OPT_FILE,
+  OPT_STATS,
   OPT_HELP,
   OPT_VERSION
 };
@@ -120,6 +121,7 @@ typedef struct config {
   const char **types;
   size_t ntypes;
   int comments, json, insecure, verbose;
+  int stats; /* --stats: the source's statistics on stderr at exit */
   const char *cacert;
   const char *file; /* --file: a recorded stream ("-": stdin), no URL */
 } config;
@@ -296,6 +298,8 @@ static void usage(FILE *f) {
       "                              instead of connecting; no URL, no request or\n"
       "                              reconnection options\n"
       "  -v, --verbose               connection notices on stderr\n"
+      "      --stats                 print the statistics on stderr at exit, one\n"
+      "                              name=value per line\n"
       "      --help                  print this help and exit\n"
       "      --version               print the version and exit\n"
       "\n"
@@ -488,6 +492,8 @@ static const char *connection_option(const config *cfg) {
     return "--location-trusted";
   if (cfg->allow_http_redirect)
     return "--allow-http-redirect";
+  if (cfg->stats)
+    return "--stats"; /* the statistics are a source's */
   return NULL;
 }
 
@@ -513,6 +519,7 @@ static void parse_args(config *cfg, int argc, char **argv) {
       {"allow-http-redirect", no_argument, NULL, OPT_ALLOW_HTTP_REDIRECT},
       {"max-last-event-id", required_argument, NULL, OPT_MAX_LAST_EVENT_ID},
       {"file", required_argument, NULL, OPT_FILE},
+      {"stats", no_argument, NULL, OPT_STATS},
       {"help", no_argument, NULL, OPT_HELP},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -594,6 +601,9 @@ static void parse_args(config *cfg, int argc, char **argv) {
       if (*optarg == '\0')
         die_usage("--file: empty file name");
       cfg->file = optarg;
+      break;
+    case OPT_STATS:
+      cfg->stats = 1;
       break;
     case OPT_HELP:
       usage(stdout);
@@ -1185,6 +1195,44 @@ static int replay_file(const config *cfg) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* --stats                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* The statistics --stats prints, in this order, named as in the header
+ * without EVENTSOURCE_STAT_ and in lower case (docs/sse-cat.md). */
+static const struct {
+  eventsource_stat_t which;
+  const char *name;
+} STATS[] = {
+    {EVENTSOURCE_STAT_ATTEMPTS, "attempts"},
+    {EVENTSOURCE_STAT_REQUESTS, "requests"},
+    {EVENTSOURCE_STAT_OPENS, "opens"},
+    {EVENTSOURCE_STAT_RECONNECTS, "reconnects"},
+    {EVENTSOURCE_STAT_EVENTS, "events"},
+    {EVENTSOURCE_STAT_BYTES, "bytes"},
+    {EVENTSOURCE_STAT_COMMENTS, "comments"},
+    {EVENTSOURCE_STAT_DROPPED, "dropped"},
+    {EVENTSOURCE_STAT_TTFB_MS, "ttfb_ms"},
+    {EVENTSOURCE_STAT_FIRST_EVENT_MS, "first_event_ms"},
+    {EVENTSOURCE_STAT_HTTP_VERSION, "http_version"},
+    {EVENTSOURCE_STAT_CONNECTION_REUSED, "connection_reused"},
+};
+
+/* One "name=value" line each, on stderr, built first and written at once. */
+static void print_stats(const eventsource_t *es) {
+  char text[1024];
+  size_t len = 0;
+  for (size_t i = 0; i < sizeof STATS / sizeof STATS[0]; i++) {
+    int n = snprintf(text + len, sizeof text - len, "%s=%llu\n", STATS[i].name,
+                     (unsigned long long)eventsource_stat(es, STATS[i].which));
+    if (n < 0 || (size_t)n >= sizeof text - len)
+      break;
+    len += (size_t)n;
+  }
+  fwrite(text, 1, len, stderr);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The signal thread                                                        */
 /* ------------------------------------------------------------------------ */
 
@@ -1315,6 +1363,8 @@ int main(int argc, char **argv) {
     status = EXIT_FAILURE;
   }
 
+  if (cfg.stats)
+    print_stats(es);
   eventsource_free(es);
   free_config(&cfg);
   if (fclose(stdout) != 0 && status == EXIT_SUCCESS) {

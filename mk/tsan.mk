@@ -33,7 +33,8 @@
 # sender thread per stream, a loop thread or a thread per source),
 # test_ssecat (sse-cat: its signal thread and the loop), test_examples
 # (example-close closes from another thread), test_hostile (a thread per
-# source, eventsource_start()). Cheaper checks kept on: test_server (the
+# source, eventsource_start()), test_stats (a thread reads the counters
+# while the loop thread writes them). Cheaper checks kept on: test_server (the
 # loopback server's own threads, which every other suite relies on),
 # test_soak (one source, the server on its thread; 100 reconnections, about
 # 10 s of the run), test_errors, test_policy, test_listeners and
@@ -54,7 +55,7 @@ TSAN_SUITES ?= test_multi test_request test_events test_response test_reconnect 
                test_hooks test_restart test_close test_adapters test_proxy \
                test_contract test_ssecat test_examples test_errors test_policy \
                test_listeners test_source_offline test_hostile test_soak test_server \
-               test_loop
+               test_loop test_stats
 TSAN_BASE_OPTIONS := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
                      history_size=4 suppressions=$(CURDIR)/mk/tsan.supp
 

@@ -576,6 +576,43 @@ START_TEST(test_reconnect_then_204) {
 }
 END_TEST
 
+/* --stats: the statistics on stderr at exit, one name=value line each, in
+ * the documented order, after every other line; none without it. */
+START_TEST(test_stats) {
+  static const char body[] = "data: a\n\n: note\ndata: b\n\n";
+  for (int with = 0; with < 2; with++) {
+    ts_script *sc = ts_server_add_script(g_srv);
+    ts_script_headers(sc);
+    ts_script_writes(sc, body);
+    ts_script_close(sc);
+    sc = ts_server_add_script(g_srv);
+    ts_script_status(sc, 204, "No Content", no_headers);
+    const char *args[] = {"--json", "--retry=10", url("/s"), with ? "--stats" : NULL, NULL};
+    proc *p = spawn_args(args);
+    EXPECT_LINE(p, "{\"kind\":\"open\"}");
+    EXPECT_EXIT(p, 0);
+    const char *err = stderr_text(p);
+    if (!with) {
+      ck_assert_msg(strstr(err, "events=") == NULL, "stats without --stats: %s", err);
+      proc_cleanup(p);
+      continue;
+    }
+    char want[512];
+    snprintf(want, sizeof want,
+             "attempts=2\nrequests=2\nopens=1\nreconnects=1\nevents=2\nbytes=%zu\n"
+             "comments=1\ndropped=0\nttfb_ms=",
+             sizeof body - 1);
+    const char *at = strstr(err, want);
+    ck_assert_msg(at != NULL, "no stats block in stderr: %s", err);
+    /* the 204's connection: its time to the first byte, no event */
+    char *end = NULL;
+    long ttfb = strtol(at + strlen(want), &end, 10);
+    ck_assert_int_ge(ttfb, 1);
+    ck_assert_str_eq(end, "\nfirst_event_ms=0\nhttp_version=11\nconnection_reused=0\n");
+  }
+}
+END_TEST
+
 /* --read-timeout: a silent stream is dropped and reconnected. (The timeout
  * also covers the wait for the response headers, so it must be long enough
  * for a slow machine to get from connect to open.) */
@@ -1233,6 +1270,8 @@ static const char *const usage_cases[][8] = {
     {"--file", "-", "--retry", "5", NULL},
     {"--file", "-", "-d", "x", NULL},
     {"--file", "-", "--no-reconnect-on-end", NULL},
+    {"--file", "-", "--stats", NULL},
+    {"--stats=1", BAD_URL, NULL},
 };
 
 START_TEST(test_bad_usage) {
@@ -1255,7 +1294,7 @@ START_TEST(test_help_version) {
   ck_assert_ptr_nonnull(strstr(p->out.p, "--max-events"));
   static const char *const opts[] = {"--compressed", "--location-trusted",
                                      "--allow-http-redirect", "--max-last-event-id N",
-                                     "--file PATH"};
+                                     "--file PATH", "--stats"};
   for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
     ck_assert_msg(strstr(p->out.p, opts[i]) != NULL, "no %s in the help", opts[i]);
   char dflt[64];
@@ -1302,6 +1341,7 @@ static Suite *ssecat_suite(void) {
   tc = fixture_tcase(s, "ending", 60);
   tcase_add_test(tc, test_max_events);
   tcase_add_test(tc, test_reconnect_then_204);
+  tcase_add_test(tc, test_stats);
   tcase_add_test(tc, test_read_timeout);
   tcase_add_loop_test(tc, test_no_reconnect_on_end, 0, 2);
   tcase_add_test(tc, test_fatal_body_shown);
