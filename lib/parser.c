@@ -157,7 +157,7 @@ static int too_large(es_parser *p, const char *what) {
 
 static const char MSG_LINE[] = "line longer than the max_line limit";
 static const char MSG_EVENT[] = "event data larger than the max_event limit";
-static const char MSG_ID[] = "id: field longer than the max_last_event_id limit "
+const char es_parser_msg_id[] = "id: field longer than the max_last_event_id limit "
                              "(not adopted: the last event ID is unchanged)";
 
 /* A blank line: 9.2.6 "dispatch the event". */
@@ -409,7 +409,7 @@ static int line_end(es_parser *p) {
       /* Not adopted, never truncated; the event itself is kept. */
       p->scratch.len = 0;
       return p->cb.on_error
-                 ? stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, MSG_ID))
+                 ? stopped(p->cb.on_error(p->ctx, EVENTSOURCE_ERR_TOO_LARGE, es_parser_msg_id))
                  : ES_PARSER_OK;
     }
     commit_id(p);

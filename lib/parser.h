@@ -72,8 +72,11 @@ void es_parser_free(es_parser *p);
 void es_parser_set_limits(es_parser *p, size_t max_line, size_t max_event);
 
 /* The longest id: value (decoded bytes) adopted as the last event ID (0, the
- * default: no limit); a longer one is ignored with on_error. */
+ * default: no limit); a longer one is ignored with on_error, whose message
+ * is then es_parser_msg_id (the same pointer: the event itself is kept, so
+ * a caller counting dropped events tells the two apart by it). */
 void es_parser_set_max_id(es_parser *p, size_t max_id);
+extern const char es_parser_msg_id[];
 
 /* Starts a new stream (a new connection): discards any partial line and
  * incomplete event (and its uncommitted id), expects a BOM again, and resets

@@ -132,8 +132,8 @@ static int on_parse_error(void *ctx, eventsource_error_t code,
   if (!hold(es))
     return 1;
   /* TOO_LARGE drops an event, but for an id: over its limit (the field
-   * alone is ignored), whose message is the one that starts with "id:". */
-  if (code == EVENTSOURCE_ERR_TOO_LARGE && strncmp(message, "id:", 3) != 0)
+   * alone is ignored), told by its message (lib/parser.h). */
+  if (code == EVENTSOURCE_ERR_TOO_LARGE && message != es_parser_msg_id)
     es_stat_bump(&es->stats, es->link.up, DROPPED, 1);
   es_set_error(es, code, 0, 0, "%s", message);
   notify_error(es, 0, -1);
