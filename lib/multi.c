@@ -177,9 +177,8 @@ static void detach(eventsource_multi_t *m, eventsource_t *es) {
   es_source_left(es);
 }
 
-eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t *es) {
-  if (!m || !es)
-    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+/* Links es into m (the caller holds step_lock, or is m's step). */
+static eventsource_error_t attach(eventsource_multi_t *m, eventsource_t *es) {
   if (es->multi || !es_source_can_join(es))
     return EVENTSOURCE_ERR_STATE;
   if (es_heap_reserve(&m->heap, m->nsources + 1) != 0)
@@ -201,7 +200,22 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
   es_source_joined(es);
   es->link.heap_index = SIZE_MAX;
   es_multi_queue(m, es, ES_OP_START);
-  if (m->timer_fn && !m->in_step) {
+  return EVENTSOURCE_OK;
+}
+
+eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t *es) {
+  if (!m || !es)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  /* The list is the loop thread's, but eventsource_multi_remove() from
+   * another thread detaches between steps under step_lock: take it too,
+   * unless this is a step (a listener adding a source). */
+  int locked = !es_multi_in_step(m);
+  if (locked)
+    pthread_mutex_lock(&m->step_lock);
+  eventsource_error_t rc = attach(m, es);
+  if (locked)
+    pthread_mutex_unlock(&m->step_lock);
+  if (rc == EVENTSOURCE_OK && m->timer_fn && !m->in_step) {
     /* Driven by the application's loop, which may be idle and not watching
      * the wakeup descriptor with a reference: ask it for a step, as libcurl
      * does from curl_multi_add_handle(). */
@@ -209,7 +223,7 @@ eventsource_error_t eventsource_multi_add(eventsource_multi_t *m, eventsource_t 
     m->announced = es_now_ms();
     m->timer_fn(m, 0, m->timer_ud);
   }
-  return EVENTSOURCE_OK;
+  return rc;
 }
 
 /* Queues the removal of es for the loop thread, if es is still in m. Under

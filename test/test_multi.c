@@ -568,6 +568,62 @@ START_TEST(test_remove_from_thread) {
 }
 END_TEST
 
+/* eventsource_multi_add() on the loop thread between steps while another
+ * thread removes other sources: both change the multi's list, so add must
+ * take the step lock that remove takes (make tsan reports the race
+ * otherwise; a corrupt list loses or keeps sources, caught below). */
+enum { CHURN_N = 64 };
+
+typedef struct churn {
+  eventsource_multi_t *m;
+  eventsource_t **es;
+  eventsource_error_t rc[CHURN_N];
+} churn;
+
+static void *remove_all(void *arg) {
+  churn *c = arg;
+  for (int i = 0; i < CHURN_N; i++)
+    c->rc[i] = eventsource_multi_remove(c->m, c->es[i]);
+  return NULL;
+}
+
+START_TEST(test_add_while_removed_from_thread) {
+  eventsource_multi_t *m = new_multi();
+  probe p[2 * CHURN_N];
+  memset(p, 0, sizeof p);
+  eventsource_t *gone[CHURN_N], *kept[CHURN_N];
+  /* port 9 (discard): nothing connects, no step runs while they churn */
+  for (int i = 0; i < CHURN_N; i++) {
+    gone[i] = new_source("http://127.0.0.1:9/", &p[i]);
+    kept[i] = new_source("http://127.0.0.1:9/", &p[CHURN_N + i]);
+    ck_assert_int_eq(eventsource_multi_add(m, gone[i]), EVENTSOURCE_OK);
+  }
+  /* one step on this thread first, so that it is the loop thread */
+  ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
+  churn c = {.m = m, .es = gone};
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, remove_all, &c), 0);
+  for (int i = 0; i < CHURN_N; i++)
+    ck_assert_int_eq(eventsource_multi_add(m, kept[i]), EVENTSOURCE_OK);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  /* a removal that found a step lock held was queued: a step carries it out */
+  ck_assert_int_eq(eventsource_multi_poll(m, 0), EVENTSOURCE_OK);
+  for (int i = 0; i < CHURN_N; i++) {
+    ck_assert_int_eq(c.rc[i], EVENTSOURCE_OK);
+    ck_assert_int_eq(eventsource_multi_remove(m, gone[i]), EVENTSOURCE_ERR_NOT_FOUND);
+  }
+  ck_assert_uint_eq(eventsource_multi_stat(m, EVENTSOURCE_MULTI_STAT_SOURCES), CHURN_N);
+  for (int i = 0; i < CHURN_N; i++)
+    ck_assert_int_eq(eventsource_multi_remove(m, kept[i]), EVENTSOURCE_OK);
+  ck_assert_uint_eq(eventsource_multi_stat(m, EVENTSOURCE_MULTI_STAT_SOURCES), 0);
+  eventsource_multi_free(m);
+  for (int i = 0; i < CHURN_N; i++) {
+    eventsource_free(gone[i]);
+    eventsource_free(kept[i]);
+  }
+}
+END_TEST
+
 /* Many requests from other threads at once (restarts from two threads, then
  * closes) while the loop runs on a third: none may be lost, so the run ends
  * once every source is closed. (A lost request left a source open for ever:
@@ -653,6 +709,7 @@ static Suite *multi_suite(void) {
   tcase_add_test(tc, test_wakeup_thread);
   tcase_add_test(tc, test_close_from_thread);
   tcase_add_test(tc, test_remove_from_thread);
+  tcase_add_test(tc, test_add_while_removed_from_thread);
   tcase_add_test(tc, test_requests_from_threads);
   suite_add_tcase(s, tc);
 
