@@ -36,6 +36,20 @@ static inline const char *es_scan_path(void) {
 #endif
 }
 
+/* The byte-wise end of a scan: from s[i], h the high bits seen so far. */
+static inline size_t es_scan_bytes(const unsigned char *s, size_t n, size_t i, unsigned h,
+                                   unsigned *high) {
+  for (; i < n; i++) {
+    unsigned c = s[i];
+    if (c == '\n' || c == '\r')
+      break;
+    h |= c & 0x80u;
+  }
+  if (h)
+    *high = 1;
+  return i;
+}
+
 #if defined(ES_SCAN_SSE2)
 /* One 16-byte block at s: the CR/LF mask and the high-bit mask. */
 static inline unsigned es_scan_block(const unsigned char *s, unsigned *hb) {
@@ -96,15 +110,7 @@ static __attribute__((noinline, unused)) size_t es_scan_long(const unsigned char
   }
   while (n - i >= 16)
     ES_SCAN_ROUND();
-  for (; i < n; i++) {
-    unsigned c = s[i];
-    if (c == '\n' || c == '\r')
-      break;
-    h |= c & 0x80u;
-  }
-  if (h)
-    *high = 1;
-  return i;
+  return es_scan_bytes(s, n, i, h, high);
 }
 #endif
 
@@ -148,15 +154,7 @@ static inline size_t es_scan_eol(const unsigned char *s, size_t n, unsigned *hig
     h |= (unsigned)((w & highs) != 0);
   }
 #endif
-  for (; i < n; i++) {
-    unsigned c = s[i];
-    if (c == '\n' || c == '\r')
-      break;
-    h |= c & 0x80u;
-  }
-  if (h)
-    *high = 1;
-  return i;
+  return es_scan_bytes(s, n, i, h, high);
 }
 #undef ES_SCAN_ROUND
 

@@ -20,10 +20,12 @@
 #define es_scan_eol es_scan_eol_scalar
 #define es_scan_path es_scan_path_scalar
 #define es_scan_block es_scan_block_scalar
+#define es_scan_bytes es_scan_bytes_scalar
 #include "scan.h"
 #undef es_scan_eol
 #undef es_scan_path
 #undef es_scan_block
+#undef es_scan_bytes
 
 #include "support/ts_util.h"
 
