@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -107,19 +108,32 @@ static int launch(ts_nghttpx *n) {
     fprintf(stderr, "ts_nghttpx: cannot open %s: %s\n", n->log, strerror(errno));
     return -1;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-  /* None of the test's sockets (libcurl's, the backend's) go to the proxy. */
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  int rc = posix_spawn(&n->pid, n->argv[0], &fa, NULL, n->argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
+  int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (nullfd < 0) {
+    close(logfd);
+    return -1;
+  }
+  pid_t parent = getpid();
+  n->pid = fork();
+  if (n->pid == 0) {
+    /* The child: async-signal-safe calls only. It dies with the test (a
+     * test killed by its timeout must not leave a proxy behind), gets
+     * none of the test's sockets (libcurl's, the backend's), and its
+     * output goes to the log. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+      _exit(127);
+    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+      _exit(127);
+    close_range(3, ~0U, 0);
+    execv(n->argv[0], n->argv);
+    _exit(127);
+  }
+  int e = errno;
   close(logfd);
-  if (rc != 0) {
+  close(nullfd);
+  if (n->pid < 0) {
     n->pid = 0;
-    fprintf(stderr, "ts_nghttpx: posix_spawn %s: %s\n", n->argv[0], strerror(rc));
+    fprintf(stderr, "ts_nghttpx: fork: %s\n", strerror(e));
     return -1;
   }
   long deadline = now_ms() + READY_MS;
