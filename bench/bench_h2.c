@@ -186,7 +186,8 @@ static void run(const proto *p, int n) {
   eventsource_multi_free(m);
   total_opens = total_events = 0;
 
-  if (eventsource_multi_new(&m) != EVENTSOURCE_OK)
+  if (eventsource_multi_new(&m) != EVENTSOURCE_OK ||
+      eventsource_multi_set_max_streams(m, MAX_STREAMS) != EVENTSOURCE_OK)
     bench_die("%s", "eventsource_multi_new failed");
   eventsource_t **es = calloc((size_t)n, sizeof *es);
   if (!es)
