@@ -6,7 +6,9 @@
 #   make demo       runs the demo server and sse-cat against it
 #   make valgrind   runs every suite under valgrind (leaks are errors)
 #   make bench      parser benchmarks (bench_parser, bench-callgrind, bench-node:
-#                   mk/bench.mk);  make bench-streams  1000 streams
+#                   mk/bench.mk);  make bench-streams  1000 streams;
+#                   make bench-h2  1000 streams over HTTP/2 and HTTP/1.1
+#                   through nghttpx (mk/bench_h2.mk)
 #   make install / uninstall   PREFIX=/usr/local DESTDIR=
 #   LOOP=epoll|poll  the built-in loop's backend (lib/loop_$(LOOP).c): epoll
 #                   by default on Linux, poll() elsewhere. A LOOP other than
@@ -72,7 +74,8 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(patsubst %.c,$(O)/%,$(BENCH_SRC))
 # bench/*.c but bench_*.c: modules that benchmarks link, set per target with
 # BENCH_LIBS (mass_server.c, the many-streams loopback server, see
-# mk/adapters.mk). Nothing in bench/ includes or links test/ code.
+# mk/adapters.mk). Nothing in bench/ includes or links test/ code but
+# bench_h2 (nghttpx and certificates: mk/bench_h2.mk).
 BENCH_MOD_SRC := $(filter-out $(BENCH_SRC),$(sort $(wildcard bench/*.c)))
 BENCH_MOD_OBJ := $(patsubst %.c,$(O)/%.o,$(BENCH_MOD_SRC))
 # test/support/*.c: helpers (loopback servers) linked into every suite.
@@ -85,7 +88,7 @@ TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 
 LIBS := $(CURL_LIBS) -pthread
 
-.PHONY: all lib test asan valgrind demo bench bench-streams install uninstall \
+.PHONY: all lib test asan valgrind demo bench bench-streams bench-h2 install uninstall \
         clean deps deps-test run-tests examples
 all: lib $(DEMO_BIN)
 
@@ -216,11 +219,12 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh mk/demo.sh $(O)
 
-# Every benchmark but bench-streams: bench_parser (its table, then the five
+# Every benchmark but bench-streams and bench-h2: bench_parser (its table, then the five
 # shapes against the naive parser), bench-callgrind when valgrind is
 # installed, bench-node when node and npm are (mk/bench.mk).
-bench: deps $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do case $$b in *bench_streams) ;; *) $$b || exit 1;; esac; done
+# bench_h2 is not even built: it needs the test dependencies (OpenSSL, nghttpx).
+bench: deps $(filter-out %/bench_h2,$(BENCH_BIN))
+	@for b in $(filter-out %/bench_h2,$(BENCH_BIN)); do case $$b in *bench_streams) ;; *) $$b || exit 1;; esac; done
 	@if command -v valgrind >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory bench-callgrind; \
 	else echo "bench-callgrind: valgrind not found, skipped"; fi

@@ -21,8 +21,11 @@ $(O)/test/test_adapters: TEST_LIBS = -luv -levent
 # bench/mass_server.c, the many-streams loopback server (one epoll thread),
 # is the benchmark's; test_multi's thousand-streams test links it too. The
 # benchmark links nothing of test/.
-$(O)/bench/bench_streams: $(O)/bench/mass_server.o
-$(O)/bench/bench_streams: BENCH_LIBS = $(O)/bench/mass_server.o
+# bench/mass_child.c runs it in a child process, bench/common.c is what the
+# many-streams benchmarks share.
+BENCH_MASS_OBJ := $(O)/bench/mass_child.o $(O)/bench/mass_server.o $(O)/bench/common.o
+$(O)/bench/bench_streams: $(BENCH_MASS_OBJ)
+$(O)/bench/bench_streams: BENCH_LIBS = $(BENCH_MASS_OBJ)
 $(O)/test/test_multi: $(O)/bench/mass_server.o
 $(O)/test/test_multi: TEST_LIBS = $(O)/bench/mass_server.o
 

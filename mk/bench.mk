@@ -1,7 +1,8 @@
 # mk/bench.mk - the parser benchmark's modules and targets (issue 12),
 # included by the top Makefile.
 #
-#   make bench            (top Makefile) every benchmark but bench-streams:
+#   make bench            (top Makefile) every benchmark but bench-streams
+#                         and bench-h2 (mk/bench_h2.mk):
 #                         bench_parser's table and shapes, then bench-callgrind
 #                         when valgrind is installed and bench-node when node
 #                         and npm are

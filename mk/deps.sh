@@ -8,10 +8,11 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = valgrind ]; then
   # check: the test framework; the rest: the contract-test service
   # (libmicrohttpd, cJSON), the event-loop adapters' tests (libuv, libevent)
   # and the test server's TLS listener and compressed bodies (OpenSSL, zlib,
-  # brotli, zstd), and cmake, with which test_install builds a program
-  # against the installed CMake package. None of them is linked into the
-  # library.
-  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev cmake"
+  # brotli, zstd), cmake, with which test_install builds a program
+  # against the installed CMake package, and nghttp2-proxy (nghttpx), the
+  # real HTTP/2 server (TLS h2 and h2c) that test_http2_nghttpx puts in
+  # front of the loopback server. None of them is linked into the library.
+  want="$want check libmicrohttpd-dev libcjson-dev libuv1-dev libevent-dev libssl-dev zlib1g-dev libbrotli-dev libzstd-dev cmake nghttp2-proxy"
 fi
 [ "${1:-build}" = valgrind ] && want="$want valgrind"
 missing=""

@@ -19,8 +19,8 @@ struct ts_tls {
   EVP_PKEY *ca_key, *leaf_key;
   X509 *ca, *leaf;
   SSL_CTX *ctx;
-  char path[4096];
-  int have_file;
+  char path[4096]; /* the CA file; "" until it exists */
+  char cert_path[4096], key_path[4096]; /* ts_tls_server_files(); "" until then */
 };
 
 static EVP_PKEY *p256_key(void) {
@@ -89,6 +89,40 @@ static void tls_fail(const char *what) {
   ERR_print_errors_fp(stderr);
 }
 
+/* Writes cert (or, when cert is NULL, key) in PEM to a new temporary file
+ * named TMPDIR/ts_tls_<what>_XXXXXX, whose name goes to path (left "" when
+ * it could not be made). 0, or -1 with a line on stderr. */
+static int write_pem(char *path, size_t size, const char *what, X509 *cert,
+                     EVP_PKEY *key) {
+  const char *dir = getenv("TMPDIR");
+  if (!dir || !*dir)
+    dir = "/tmp";
+  snprintf(path, size, "%s/ts_tls_%s_XXXXXX", dir, what);
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    fprintf(stderr, "ts_tls: mkstemp(%s) failed\n", path);
+    path[0] = '\0';
+    return -1;
+  }
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    close(fd);
+    unlink(path);
+    path[0] = '\0';
+    return -1;
+  }
+  int ok = cert ? PEM_write_X509(f, cert) == 1
+                : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
+  if (fclose(f) != 0)
+    ok = 0;
+  if (!ok) {
+    fprintf(stderr, "ts_tls: writing %s (%s) failed\n", path, what);
+    ERR_print_errors_fp(stderr);
+    return -1;
+  }
+  return 0;
+}
+
 ts_tls *ts_tls_new(const char *san) {
   ts_tls *t = calloc(1, sizeof *t);
   if (!t)
@@ -135,28 +169,8 @@ ts_tls *ts_tls_new(const char *san) {
   SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
 
   /* The CA file. */
-  const char *dir = getenv("TMPDIR");
-  if (!dir || !*dir)
-    dir = "/tmp";
-  snprintf(t->path, sizeof t->path, "%s/ts_tls_ca_XXXXXX", dir);
-  int fd = mkstemp(t->path);
-  if (fd < 0) {
-    fprintf(stderr, "ts_tls: mkstemp(%s) failed\n", t->path);
+  if (write_pem(t->path, sizeof t->path, "ca", t->ca, NULL) != 0)
     goto fail;
-  }
-  t->have_file = 1;
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    close(fd);
-    goto fail;
-  }
-  int ok = PEM_write_X509(f, t->ca) == 1;
-  if (fclose(f) != 0)
-    ok = 0;
-  if (!ok) {
-    tls_fail("writing the CA file");
-    goto fail;
-  }
   return t;
 fail:
   ts_tls_free(t);
@@ -167,11 +181,27 @@ const char *ts_tls_ca_file(const ts_tls *t) { return t->path; }
 
 struct ssl_ctx_st *ts_tls_ssl_ctx(const ts_tls *t) { return t->ctx; }
 
+int ts_tls_server_files(ts_tls *t, const char **cert_file, const char **key_file) {
+  if (!t->cert_path[0] &&
+      write_pem(t->cert_path, sizeof t->cert_path, "cert", t->leaf, NULL) != 0)
+    return -1;
+  if (!t->key_path[0] &&
+      write_pem(t->key_path, sizeof t->key_path, "key", NULL, t->leaf_key) != 0)
+    return -1;
+  *cert_file = t->cert_path;
+  *key_file = t->key_path;
+  return 0;
+}
+
 void ts_tls_free(ts_tls *t) {
   if (!t)
     return;
-  if (t->have_file)
+  if (t->path[0])
     unlink(t->path);
+  if (t->cert_path[0])
+    unlink(t->cert_path);
+  if (t->key_path[0])
+    unlink(t->key_path);
   SSL_CTX_free(t->ctx);
   X509_free(t->leaf);
   X509_free(t->ca);

@@ -7,7 +7,9 @@
  * signed by that CA whose subjectAltName is san ("IP:127.0.0.1" for one that
  * matches the server's URL, "DNS:wrong.invalid" for one that does not). The
  * CA certificate is written, in PEM, to a temporary file for the client
- * (libcurl's CURLOPT_CAINFO). Nothing is global; OpenSSL 3.
+ * (libcurl's CURLOPT_CAINFO); ts_tls_server_files() writes the leaf's
+ * certificate and key too, for a server in another process. Nothing is
+ * global; OpenSSL 3.
  */
 #ifndef TS_TLS_H
 #define TS_TLS_H
@@ -22,7 +24,13 @@ const char *ts_tls_ca_file(const ts_tls *t);
 /* The server context: the leaf certificate and key, TLS 1.2 at least.
  * Borrowed; a server that keeps it takes a reference (SSL_CTX_up_ref). */
 struct ssl_ctx_st *ts_tls_ssl_ctx(const ts_tls *t);
-/* Removes the CA file and frees everything. NULL does nothing. A server
+/* Writes the leaf certificate and its private key, in PEM, to two
+ * temporary files (the first call; later calls return the same files), for
+ * a server in another process (nghttpx: key, then certificate). 0 and the
+ * paths (valid until ts_tls_free, which removes the files), or -1 (with a
+ * line on stderr). */
+int ts_tls_server_files(ts_tls *t, const char **cert_file, const char **key_file);
+/* Removes the CA file (and the server files) and frees everything. NULL does nothing. A server
  * started with t may still be running: it holds its own reference. */
 void ts_tls_free(ts_tls *t);
 
