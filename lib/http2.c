@@ -16,7 +16,14 @@
 struct es_origin {
   es_origin *next;
   int mux;                   /* known: 1 HTTP/2, -1 HTTP/1.x, 0 not yet */
-  long slots;                /* requests that may still join the newest connection */
+  long conns;                /* its HTTP/2 connections, as far as known */
+  long cap;                  /* streams a connection takes, when the server
+                              * allows fewer than max_streams (learned); 0:
+                              * max_streams */
+  long joined;               /* requests that joined its first connection */
+  long unsure;               /* let through to join, connection not known yet */
+  int capped;                /* cap was learned (once) */
+  int hurry;                 /* share the pioneer's connection before its answer */
   long in;                   /* its transfers in libcurl */
   eventsource_t *pioneer;    /* opening a connection, or NULL */
   eventsource_t *head, *tail; /* waiting, oldest first */
@@ -56,11 +63,15 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   (void)conn_primary_port;
   (void)conn_local_port;
   eventsource_t *es = ud;
-  if (es->gate.pioneer && !es->gate.connected && es->multi) {
-    long connects = 0;
-    (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
+  if (!es->multi || !es->gate.origin)
+    return CURL_PREREQFUNC_OK;
+  long connects = 0;
+  (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
+  if (es->gate.pioneer && !es->gate.connected) {
     es->gate.connected = connects > 0 ? 2 : 1;
     es->multi->gates.dirty = 1;
+  } else if (es->gate.joined && !es->gate.pioneer) {
+    es_gate_joined(&es->multi->gates, es, connects > 0);
   }
   return CURL_PREREQFUNC_OK;
 }
@@ -206,10 +217,60 @@ static void release_origin(es_gates *g, es_origin *o) {
     }
 }
 
+/* Streams one connection of o takes. */
+static long per_conn(const es_gates *g, const es_origin *o) {
+  return o->cap ? o->cap : g->max_streams;
+}
+
+/* The room left on o's connections: what they take, less its transfers in
+ * libcurl. An estimate that errs low: a request that finds no room goes as
+ * a pioneer and joins a connection with room if there is one. */
+static long room(const es_gates *g, const es_origin *o) {
+  return o->conns * per_conn(g, o) - o->in;
+}
+
+/* Requests go out to join a connection ES_GATE_BATCH at a time: each batch
+ * reports (its connection is known at once, on a connection that is made)
+ * before the next goes. libcurl opens a connection for every request that
+ * finds the connections full, so a guess of the room that is too high (a
+ * server that allows fewer streams than max_streams, streams of others)
+ * costs at most a batch's worth of connections instead of one per request
+ * past the limit. */
+#define ES_GATE_BATCH 16
+
+/* May another request be let through to join o's connections? */
+static int may_join(const es_gates *g, const es_origin *o) {
+  return room(g, o) > 0 && o->unsure < ES_GATE_BATCH;
+}
+
+void es_gate_joined(es_gates *g, eventsource_t *es, int made_connection) {
+  es_origin *o = es->gate.origin;
+  if (!o || es->gate.reported)
+    return;
+  es->gate.reported = 1;
+  o->unsure--;
+  g->dirty = 1; /* the next batch may go */
+  if (!made_connection) {
+    o->joined++;
+    return;
+  }
+  /* Sent to share a connection, it found every one full and made its own:
+   * the server allows fewer streams than max_streams (its SETTINGS). When
+   * there was one connection, what it took is the limit. */
+  if (!o->capped && o->conns == 1 && o->joined > 0) {
+    long took = o->joined + 1;
+    if (took < g->max_streams)
+      o->cap = took;
+    o->capped = 1;
+  }
+  o->conns++;
+}
+
 /* es goes out: PIPEWAIT (join the connection being made), and no fresh
  * connection for one that joins. */
 static void let_through(eventsource_t *es, int join) {
   es->gate.joined = join;
+  es->gate.reported = 0;
   if (join) {
     (void)curl_easy_setopt(es->tr.easy, CURLOPT_PIPEWAIT, 1L);
     (void)curl_easy_setopt(es->tr.easy, CURLOPT_FRESH_CONNECT, 0L);
@@ -222,8 +283,10 @@ static void become_pioneer(es_origin *o, eventsource_t *es) {
   o->pioneer = es;
   es->gate.pioneer = 1;
   es->gate.connected = 0;
+  es->gate.answered = 0;
   /* PIPEWAIT: it joins a connection that has room rather than open one. */
   let_through(es, 1);
+  es->gate.reported = 1; /* not one of a batch */
 }
 
 es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
@@ -245,7 +308,7 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
     }
   }
   es->gate.origin = o;
-  if (mux && o->pioneer) {
+  if (mux && (o->pioneer || o->head || (room(g, o) > 0 && !may_join(g, o)))) {
     es->gate.state = ES_GATE_WAITING;
     es->gate.since = now;
     es->gate.next = NULL;
@@ -257,11 +320,12 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
     return ES_GATE_HOLD;
   }
   es->gate.state = ES_GATE_IN;
+  int join = mux && room(g, o) > 0;
   o->in++;
   if (!mux) {
     let_through(es, 0);
-  } else if (o->slots > 0) {
-    o->slots--;
+  } else if (join) {
+    o->unsure++;
     let_through(es, 1);
   } else {
     become_pioneer(o, es);
@@ -297,23 +361,41 @@ static void make_ready(es_gates *g, es_origin *o, eventsource_t *es, int join) {
   g->ready_tail = es;
 }
 
-void es_gate_expire(es_gates *g, eventsource_t *es) {
+int es_gate_expire(es_gates *g, eventsource_t *es) {
   es_origin *o = es->gate.origin;
   if (es->gate.state != ES_GATE_WAITING || !o)
-    return;
+    return 0;
+  if (o->pioneer && o->pioneer->gate.connected) {
+    /* The pioneer's connection is made but its response is slow to come
+     * (a server that sends its headers with its first event): share it
+     * without knowing the server's limit. */
+    o->hurry = 1;
+    g->dirty = 1;
+    return 1;
+  }
   unqueue(o, es);
   make_ready(g, o, es, 0); /* alone: it makes a connection of its own */
+  return 0;
 }
 
 /* The pioneer of o connected or ended, or o turned out not to multiplex:
  * let the waiting requests through. */
 static void open_gate(es_gates *g, es_origin *o) {
   eventsource_t *p = o->pioneer;
-  if (p && !p->gate.connected && o->mux >= 0)
-    return; /* still connecting */
+  /* A new connection is shared once its first response began: by then the
+   * server's SETTINGS (its streams per connection) are in, and libcurl
+   * keeps to them. Before, it would put max_streams streams on it and the
+   * server refuse those past its limit. A kept connection is shared at
+   * once. */
+  if (p && o->mux >= 0 &&
+      !(p->gate.connected == 1 || (p->gate.connected == 2 && (p->gate.answered || o->hurry))))
+    return; /* still connecting, or waiting for the answer */
+  o->hurry = 0;
   if (p) {
-    if (p->gate.connected == 2)
-      o->slots = g->max_streams - 1; /* a new connection: room for the rest */
+    /* a new connection has room for the rest; so has a kept one that was
+     * not counted (an idle one from earlier streams) */
+    if (p->gate.connected == 2 || (p->gate.connected == 1 && o->conns == 0))
+      o->conns++;
     p->gate.pioneer = 0;
     o->pioneer = NULL;
   }
@@ -322,16 +404,20 @@ static void open_gate(es_gates *g, es_origin *o) {
     if (o->mux < 0) {
       unqueue(o, es);
       make_ready(g, o, es, 0);
-    } else if (o->slots > 0) {
-      o->slots--;
+    } else if (may_join(g, o)) {
+      o->unsure++;
       unqueue(o, es);
       make_ready(g, o, es, 1);
+    } else if (room(g, o) > 0) {
+      break; /* the batch out reports first */
     } else {
       unqueue(o, es);
       make_ready(g, o, es, 1);
       o->pioneer = es;
       es->gate.pioneer = 1;
       es->gate.connected = 0;
+      es->gate.answered = 0;
+      es->gate.reported = 1; /* not one of a batch */
       break;
     }
   }
@@ -364,11 +450,19 @@ void es_gate_response(eventsource_t *es, long http_version) {
     o->mux = mux;
     es->multi->gates.dirty = 1;
   }
-  if (es->gate.pioneer && !es->gate.connected) {
-    /* no PREREQFUNCTION (old libcurl, or the user's own) */
-    long connects = 0;
+  if (es->gate.joined && !es->gate.pioneer && !es->gate.reported) {
+    long connects = 0; /* no PREREQFUNCTION: the response tells */
     (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
-    es->gate.connected = connects > 0 ? 2 : 1;
+    es_gate_joined(&es->multi->gates, es, connects > 0);
+  }
+  if (es->gate.pioneer) {
+    if (!es->gate.connected) {
+      /* no PREREQFUNCTION (old libcurl, or the user's own) */
+      long connects = 0;
+      (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
+      es->gate.connected = connects > 0 ? 2 : 1;
+    }
+    es->gate.answered = 1;
     es->multi->gates.dirty = 1;
   }
 }
@@ -397,10 +491,16 @@ void es_gate_leave(es_gates *g, eventsource_t *es, int broken) {
   case ES_GATE_READY: /* counted, as IN */
   case ES_GATE_IN:
     o->in--;
-    if (broken)
-      o->slots = 0; /* its connection is gone: the next opens a new one */
-    else if (es->gate.joined && o->mux >= 0 && o->slots < g->max_streams - 1)
-      o->slots++; /* a stream's room on a shared connection came free */
+    if (es->gate.joined && !es->gate.pioneer && !es->gate.reported) {
+      o->unsure--; /* it never told: the next batch may go */
+      g->dirty = 1;
+    }
+    if (broken) {
+      /* its connection may be gone: count no more than the streams left need */
+      long need = (o->in + per_conn(g, o) - 1) / per_conn(g, o);
+      if (o->conns > need)
+        o->conns = need;
+    }
     if (o->pioneer == es) {
       o->pioneer = NULL;
       g->dirty = 1; /* the next waiting request becomes the pioneer */

@@ -55,6 +55,8 @@ typedef struct es_gate_link {
   es_gate_state state;
   int pioneer;               /* it opens its origin's next connection */
   int joined;                /* let through to share a connection (PIPEWAIT) */
+  int reported;              /* a joiner whose connection is known */
+  int answered;              /* a pioneer whose response began */
   int connected;             /* its connection is made (PREREQFUNCTION): 2 a
                               * new one, 1 one that was open already */
   eventsource_t *next;       /* in the origin's queue, or the ready list */
@@ -82,8 +84,14 @@ typedef enum es_gate_verdict {
 
 /* es's prepared transfer asks to go out (now: ms). */
 es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now);
-/* A waiting es waited long enough: let it through alone. */
-void es_gate_expire(es_gates *g, eventsource_t *es);
+/* es, let through to share a connection, got one (PREREQFUNCTION):
+ * made_connection when libcurl made a new one for it (every connection was
+ * full: the server allows fewer streams than max_streams). */
+void es_gate_joined(es_gates *g, eventsource_t *es, int made_connection);
+/* A waiting es waited long enough: let it through alone, or, when its
+ * pioneer's connection is made, share that connection now. 1: es still
+ * waits (for the next step), 0: es_gate_next() gives it back. */
+int es_gate_expire(es_gates *g, eventsource_t *es);
 /* A response began on es's transfer (inside libcurl's callbacks). */
 void es_gate_response(eventsource_t *es, long http_version);
 /* es's transfer left libcurl, or es stopped waiting (closed, removed,

@@ -499,8 +499,8 @@ static void process_deadlines(eventsource_multi_t *m) {
   eventsource_t *es;
   while ((es = es_heap_top(&m->heap)) && es->link.deadline <= now) {
     if (es->gate.state == ES_GATE_WAITING) {
-      set_deadline(m, es, 0);
-      es_gate_expire(&m->gates, es); /* waited long enough: alone */
+      /* waited long enough: alone, or sharing without the server's answer */
+      set_deadline(m, es, es_gate_expire(&m->gates, es) ? now + (uint64_t)EVENTSOURCE_SHARE_WAIT_MS : 0);
       continue;
     }
     apply(m, es, es_source_deadline(es, now));

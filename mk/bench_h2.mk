@@ -11,6 +11,10 @@
 #                                  (about 10 s; fails when a stream does not
 #                                  open or h2 takes more than 12 connections)
 #   make bench-h2 BENCH_H2_ARGS=2000              another number of streams
+#   make bench-h2 BENCH_H2_ARGS="1000 50"         nghttpx allowing 50 streams
+#                                  per connection (below the library's 100:
+#                                  it learns the server's limit; at most
+#                                  ceil(N / 50) + 2 connections)
 #
 # Needs nghttpx (Debian nghttp2-proxy, installed by mk/deps.sh test). Unlike
 # the other benchmarks it links test code: test/support/ts_nghttpx.c (nghttpx
