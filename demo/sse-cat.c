@@ -88,6 +88,9 @@ enum {
   OPT_COMMENTS,
   OPT_JSON,
   OPT_CACERT,
+  OPT_HTTP1_1,
+  OPT_HTTP2,
+  OPT_HTTP2_PK,
   OPT_INSECURE,
   OPT_COMPRESSED,
   OPT_LOCATION_TRUSTED,
@@ -122,6 +125,8 @@ typedef struct config {
   size_t ntypes;
   int comments, json, insecure, verbose;
   int stats; /* --stats: the source's statistics on stderr at exit */
+  eventsource_http_version_t http_version; /* --http1.1, --http2, ... */
+  const char *http_flag;                   /* the flag that set it */
   const char *cacert;
   const char *file; /* --file: a recorded stream ("-": stdin), no URL */
 } config;
@@ -278,6 +283,10 @@ static void usage(FILE *f) {
       "      --location-trusted      send the -H headers to other origins after a\n"
       "                              redirect too\n"
       "      --allow-http-redirect   follow redirects from https to http\n"
+      "      --http1.1               use HTTP/1.1 only\n"
+      "      --http2                 HTTP/2 over TLS, negotiated (the default on\n"
+      "                              https: URLs; HTTP/1.1 on http: ones)\n"
+      "      --http2-prior-knowledge HTTP/2 without negotiation (h2c on http:)\n"
       "      --cacert FILE           CA certificates to verify the server with\n"
       "      --insecure              do not verify the server's certificate\n"
       "Reconnection:\n"
@@ -482,6 +491,8 @@ static const char *connection_option(const config *cfg) {
     return "--read-timeout";
   if (cfg->no_reconnect_on_end)
     return "--no-reconnect-on-end";
+  if (cfg->http_flag != NULL)
+    return cfg->http_flag;
   if (cfg->cacert != NULL)
     return "--cacert";
   if (cfg->insecure)
@@ -513,6 +524,9 @@ static void parse_args(config *cfg, int argc, char **argv) {
       {"comments", no_argument, NULL, OPT_COMMENTS},
       {"json", no_argument, NULL, OPT_JSON},
       {"cacert", required_argument, NULL, OPT_CACERT},
+      {"http1.1", no_argument, NULL, OPT_HTTP1_1},
+      {"http2", no_argument, NULL, OPT_HTTP2},
+      {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PK},
       {"insecure", no_argument, NULL, OPT_INSECURE},
       {"compressed", no_argument, NULL, OPT_COMPRESSED},
       {"location-trusted", no_argument, NULL, OPT_LOCATION_TRUSTED},
@@ -584,6 +598,16 @@ static void parse_args(config *cfg, int argc, char **argv) {
       break;
     case OPT_INSECURE:
       cfg->insecure = 1;
+      break;
+    case OPT_HTTP1_1:
+    case OPT_HTTP2:
+    case OPT_HTTP2_PK:
+      cfg->http_version = c == OPT_HTTP1_1 ? EVENTSOURCE_HTTP_VERSION_1_1
+                          : c == OPT_HTTP2 ? EVENTSOURCE_HTTP_VERSION_2
+                                           : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+      cfg->http_flag = c == OPT_HTTP1_1 ? "--http1.1"
+                       : c == OPT_HTTP2 ? "--http2"
+                                        : "--http2-prior-knowledge";
       break;
     case OPT_COMPRESSED:
       cfg->compressed = 1;
@@ -784,12 +808,32 @@ static void on_message(eventsource_t *es, const eventsource_event_t *ev, app *a)
     eventsource_close(es);
 }
 
-static void on_open(eventsource_t *es, app *a) {
+/* "HTTP/1.1", "HTTP/2" for eventsource_event_http_version()'s numbers. */
+static const char *http_name(long v) {
+  switch (v) {
+  case 10:
+    return "HTTP/1.0";
+  case 11:
+    return "HTTP/1.1";
+  case 20:
+    return "HTTP/2";
+  case 30:
+    return "HTTP/3";
+  default:
+    return "HTTP";
+  }
+}
+
+static void on_open(eventsource_t *es, const eventsource_event_t *ev, app *a) {
+  long v = eventsource_event_http_version(ev);
+  int reused = eventsource_event_connection_reused(ev);
   if (a->cfg->json) {
-    fputs("{\"kind\":\"open\"}\n", stdout);
+    printf("{\"kind\":\"open\",\"http_version\":%ld,\"reused\":%s}\n", v,
+           reused ? "true" : "false");
     end_record(es, a);
   } else {
-    note("connected to %s", eventsource_url(es));
+    note("connected to %s (%s%s)", eventsource_url(es), http_name(v),
+         reused ? ", connection reused" : "");
   }
 }
 
@@ -923,7 +967,7 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
     on_message(es, ev, a);
     break;
   case EVENTSOURCE_KIND_OPEN:
-    on_open(es, a);
+    on_open(es, ev, a);
     break;
   case EVENTSOURCE_KIND_ERROR:
     on_error(es, ev, a);
@@ -1022,6 +1066,9 @@ static int configure(eventsource_t *es, const config *cfg, app *a) {
   }
   if (cfg->compressed && st == 0)
     check_setter(eventsource_set_compression(es, 1), "--compressed", NULL, &st);
+  if (cfg->http_flag != NULL && st == 0)
+    check_setter(eventsource_set_http_version(es, cfg->http_version), cfg->http_flag, NULL,
+                 &st);
   if (cfg->location_trusted && st == 0)
     check_setter(eventsource_set_redirect_headers(es, 1), "--location-trusted", NULL, &st);
   if (cfg->allow_http_redirect && st == 0)

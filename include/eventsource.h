@@ -97,7 +97,8 @@ EVENTSOURCE_EXPORT unsigned eventsource_version_num(void);
   X(ERR_TLS, 19, "TLS failed: certificate not trusted or not matching, or no usable TLS settings") \
   X(ERR_REQUEST_TOO_LARGE, 20, "request too large to send")                        \
   X(ERR_RESPONSE_TOO_LARGE, 21, "response headers larger than libcurl's limit")    \
-  X(ERR_ENCODING, 22, "response Content-Encoding cannot be decoded")
+  X(ERR_ENCODING, 22, "response Content-Encoding cannot be decoded")            \
+  X(ERR_CONNECTION_LIMIT, 23, "no connection to the server can be had within the multi handle's limits")
 
 typedef enum eventsource_error {
 #define EVENTSOURCE_ERROR_ENUM_(name, num, desc) EVENTSOURCE_##name = num,
@@ -273,6 +274,16 @@ EVENTSOURCE_EXPORT long eventsource_event_reconnect_ms(const eventsource_event_t
 /* The libcurl error code (CURLcode) behind the failure when libcurl reported
  * it (NETWORK, CURL, and REDIRECT or URL found by libcurl), else 0. */
 EVENTSOURCE_EXPORT int eventsource_event_curl_code(const eventsource_event_t *ev);
+/* The HTTP version of the response, on OPEN notifications and on ERROR
+ * notifications about a response: 10 (HTTP/1.0), 11 (HTTP/1.1), 20
+ * (HTTP/2), 30 (HTTP/3); 0 on every other notification (no response began).
+ * The same value as EVENTSOURCE_STAT_HTTP_VERSION at that moment. */
+EVENTSOURCE_EXPORT long eventsource_event_http_version(const eventsource_event_t *ev);
+/* On the same notifications: 1 when the request went out on a connection
+ * that was already open (another stream's HTTP/2 connection, or a kept
+ * HTTP/1.1 one), 0 when a new connection was made for it, or no response
+ * began (EVENTSOURCE_STAT_CONNECTION_REUSED). */
+EVENTSOURCE_EXPORT int eventsource_event_connection_reused(const eventsource_event_t *ev);
 
 /* --- Response headers, error bodies and Retry-After ---------------------- */
 
@@ -476,6 +487,34 @@ eventsource_set_redirect_headers(eventsource_t *es, int allow);
  * that name is sent as given). */
 EVENTSOURCE_EXPORT eventsource_error_t
 eventsource_set_compression(eventsource_t *es, int enabled);
+
+/* The HTTP version a source asks for (eventsource_set_http_version()). */
+typedef enum eventsource_http_version {
+  /* libcurl's default: HTTP/2 when TLS negotiates it (ALPN), HTTP/1.1
+   * otherwise and on http: URLs. */
+  EVENTSOURCE_HTTP_VERSION_DEFAULT = 0,
+  /* HTTP/1.1 only (ALPN offers http/1.1 alone). */
+  EVENTSOURCE_HTTP_VERSION_1_1 = 1,
+  /* HTTP/2 over TLS, negotiated with ALPN (HTTP/1.1 when the server does
+   * not take it); HTTP/1.1 on http: URLs. As libcurl's default today, but
+   * said explicitly. */
+  EVENTSOURCE_HTTP_VERSION_2 = 2,
+  /* HTTP/2 without negotiation ("prior knowledge"): h2c on http: URLs, h2
+   * on https: ones; a server that does not speak HTTP/2 fails the attempt
+   * (a network error). */
+  EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE = 3
+} eventsource_http_version_t;
+
+/* Which HTTP version es asks for, from its next request on (default
+ * EVENTSOURCE_HTTP_VERSION_DEFAULT). HTTP/2 streams of sources in one multi
+ * handle to one origin share connections (see eventsource_multi_set_max_streams()).
+ * The version used shows on the OPEN notification
+ * (eventsource_event_http_version()) and in EVENTSOURCE_STAT_HTTP_VERSION.
+ * Errors: INVALID_ARGUMENT (es NULL or v not a value above), CURL (v asks
+ * for HTTP/2 and the libcurl linked was built without it: message says
+ * so). Loop thread; callback: yes. */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_set_http_version(eventsource_t *es, eventsource_http_version_t v);
 /* Limits on one line and on one event's data, in bytes (defaults
  * EVENTSOURCE_DEFAULT_MAX_LINE and EVENTSOURCE_DEFAULT_MAX_EVENT, 16 MiB
  * each; 0 means no limit). An event over a limit is dropped: its listeners
@@ -556,7 +595,7 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
 
 /* The reconnection policy hook, called on the loop thread when a connection
  * ends or fails, before the error notification. why is NETWORK, EOF,
- * READ_TIMEOUT, HTTP_STATUS, CONTENT_TYPE, REDIRECT, URL (a URL libcurl
+ * READ_TIMEOUT, CONNECTION_LIMIT (eventsource_multi_set_max_host_connections()), HTTP_STATUS, CONTENT_TYPE, REDIRECT, URL (a URL libcurl
  * cannot use), TLS, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE or ENCODING,
  * rarely NOMEM, SYSTEM or CALLBACK; http_status the status of the refused
  * response (HTTP_STATUS, CONTENT_TYPE, REDIRECT; 0 for the others); attempt
@@ -567,14 +606,15 @@ eventsource_set_prepare_callback(eventsource_t *es, eventsource_prepare_fn fn,
  * Retry-After, *delay_ms is already at least what it asks for, within the
  * ceiling (eventsource_set_max_retry_after()). The default is the spec's:
  * reconnect after the transient failures, NETWORK (no connection, a reset,
- * a broken transfer), EOF and READ_TIMEOUT, with the backoff delay; stop
+ * a broken transfer), EOF, READ_TIMEOUT and CONNECTION_LIMIT, with the backoff delay; stop
  * after the permanent ones, which retrying the same request cannot heal: a refused
  * response (HTTP_STATUS, CONTENT_TYPE, REDIRECT), TLS (an untrusted or
  * mismatched certificate, unusable TLS files), URL, REQUEST_TOO_LARGE,
  * RESPONSE_TOO_LARGE, ENCODING.
  * Stopping makes the source CLOSED; its error notification carries why, and
  * eventsource_run() returns why, or POLICY when the policy stopped a
- * connection the spec would have reestablished (NETWORK, EOF, READ_TIMEOUT).
+ * connection the spec would have reestablished (NETWORK, EOF, READ_TIMEOUT,
+ * CONNECTION_LIMIT).
  * Reconnecting after HTTP_STATUS, CONTENT_TYPE or REDIRECT is allowed (how
  * 5xx and 429 are retried). */
 typedef void (*eventsource_policy_fn)(eventsource_t *es, eventsource_error_t why,
@@ -695,6 +735,35 @@ EVENTSOURCE_EXPORT eventsource_error_t eventsource_multi_remove(eventsource_mult
 
 /* The number of sources in m that are not CLOSED. Loop thread; callback: yes. */
 EVENTSOURCE_EXPORT size_t eventsource_multi_active(const eventsource_multi_t *m);
+
+/* HTTP/2 connection sharing. Sources of one multi handle whose requests may
+ * be multiplexed (HTTP/2 over TLS, which is libcurl's default on https:
+ * URLs, and prior knowledge on any URL) share connections per origin
+ * (scheme, host, port): the first request to an origin opens a connection,
+ * the others wait until it is made (at most EVENTSOURCE_SHARE_WAIT_MS, then
+ * they go on alone) and then go out on it, up to n streams per connection;
+ * only then is another connection opened. So N sources added at once use
+ * about ceil(N / n) connections. n is also the most streams libcurl puts on
+ * one connection (a server may allow fewer: its SETTINGS win). Default
+ * EVENTSOURCE_DEFAULT_MAX_STREAMS; 1 to 10000. HTTP/1.x requests are not
+ * held: each stream has a connection of its own.
+ * Errors: INVALID_ARGUMENT. Loop thread, before or between steps; callback:
+ * yes (applies to requests started after it). */
+#define EVENTSOURCE_DEFAULT_MAX_STREAMS 100L
+#define EVENTSOURCE_SHARE_WAIT_MS 10000L
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_set_max_streams(eventsource_multi_t *m, long n);
+
+/* At most n connections to one host (0, the default: no limit; at most
+ * 100000). An event stream never ends, so a request that found no room
+ * would wait for ever in libcurl's queue: here it does not wait. A request
+ * that would need a connection past the limit (n streams on HTTP/1.1, n
+ * times the streams per connection on HTTP/2) fails at once with
+ * EVENTSOURCE_ERR_CONNECTION_LIMIT, which is retried with the backoff by
+ * default, so the source gets in when another leaves.
+ * Errors: INVALID_ARGUMENT. As eventsource_multi_set_max_streams(). */
+EVENTSOURCE_EXPORT eventsource_error_t
+eventsource_multi_set_max_host_connections(eventsource_multi_t *m, long n);
 
 /* Waits up to timeout_ms (0: do not wait, -1: until something happens) for
  * network activity, timers or a wakeup, then does all the work that is ready.
@@ -845,7 +914,10 @@ typedef enum eventsource_multi_stat {
   EVENTSOURCE_MULTI_STAT_BYTES = 7,
   EVENTSOURCE_MULTI_STAT_COMMENTS = 8,
   EVENTSOURCE_MULTI_STAT_DROPPED = 9,
-  EVENTSOURCE_MULTI_STAT_REQUESTS = 10
+  EVENTSOURCE_MULTI_STAT_REQUESTS = 10,
+  /* Connections opened: requests whose response began on a connection
+   * made for them (EVENTSOURCE_STAT_CONNECTION_REUSED 0). */
+  EVENTSOURCE_MULTI_STAT_CONNECTIONS = 11
 } eventsource_multi_stat_t;
 
 /* The statistic `which` of m; 0 when m is NULL or `which` is unknown, as

@@ -50,3 +50,11 @@ long eventsource_event_reconnect_ms(const eventsource_event_t *ev) {
 int eventsource_event_curl_code(const eventsource_event_t *ev) {
   return ev && ev->kind == EVENTSOURCE_KIND_ERROR ? ev->curl_code : 0;
 }
+
+long eventsource_event_http_version(const eventsource_event_t *ev) {
+  return ev ? ev->http_version : 0;
+}
+
+int eventsource_event_connection_reused(const eventsource_event_t *ev) {
+  return ev ? ev->conn_reused : 0;
+}

@@ -31,6 +31,10 @@ struct eventsource_event {
   int will_reconnect;
   long reconnect_ms;
   int curl_code;
+  /* OPEN and ERROR notifications: the response's HTTP version (10, 11, 20,
+   * 30; 0: none) and whether its connection was reused */
+  long http_version;
+  int conn_reused;
   /* OPEN and ERROR notifications: the response (response.h), or NULL */
   const struct es_response *resp;
 };

@@ -112,13 +112,40 @@ static void source_closed(eventsource_multi_t *m, eventsource_t *es) {
   }
 }
 
-/* Takes es's transfer out of the curl multi, and its deadline. */
+/* Takes es's transfer out of the curl multi (or its origin's gate), and its
+ * deadline. */
 static void drop_transfer(eventsource_multi_t *m, eventsource_t *es) {
   if (es->link.in_curl) {
     curl_multi_remove_handle(m->cm, es->link.in_curl);
     es->link.in_curl = NULL;
   }
+  es_gate_leave(&m->gates, es, es->conn_broken);
   set_deadline(m, es, 0);
+}
+
+/* Adds es's prepared transfer to libcurl, with its read timeout from now.
+ * 0, or -1 when libcurl refused it. */
+static int add_to_curl(eventsource_multi_t *m, eventsource_t *es, uint64_t now) {
+  if (curl_multi_add_handle(m->cm, es->tr.easy) != CURLM_OK)
+    return -1;
+  es->link.in_curl = es->tr.easy;
+  es->tr.clock = &m->now;
+  set_deadline(m, es, es->opt.read_timeout_ms > 0 ? now + (uint64_t)es->opt.read_timeout_ms : 0);
+  return 0;
+}
+
+static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n);
+
+/* The requests their origins' gates let through (http2.c). */
+static void admit_ready(eventsource_multi_t *m) {
+  eventsource_t *es;
+  while ((es = es_gate_next(&m->gates))) {
+    uint64_t now = es_now_ms();
+    if (add_to_curl(m, es, now) != 0) {
+      es_gate_leave(&m->gates, es, 0);
+      apply(m, es, es_source_add_failed(es, now));
+    }
+  }
 }
 
 /* Does what the state machine decided for es. */
@@ -133,15 +160,25 @@ static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
       set_deadline(m, es, 0);
       n = es_source_connect(es, es_now_ms());
       continue;
-    case ES_GO_ADD:
-      if (curl_multi_add_handle(m->cm, n.easy) != CURLM_OK) {
-        n = es_source_add_failed(es, es_now_ms());
+    case ES_GO_ADD: {
+      uint64_t now = es_now_ms();
+      es_gate_verdict v = es_gate_enter(&m->gates, es, now);
+      if (v == ES_GATE_FULL) {
+        n = es_source_refused(es, m->gates.max_host_connections, now);
         continue;
       }
-      es->link.in_curl = n.easy;
-      es->tr.clock = &m->now;
-      set_deadline(m, es, n.at);
+      if (v == ES_GATE_HOLD) {
+        /* waits for its origin's connection, within a bound */
+        set_deadline(m, es, now + (uint64_t)EVENTSOURCE_SHARE_WAIT_MS);
+        return;
+      }
+      if (add_to_curl(m, es, now) != 0) {
+        es_gate_leave(&m->gates, es, 0);
+        n = es_source_add_failed(es, now);
+        continue;
+      }
       return;
+    }
     case ES_GO_TIMER:
       set_deadline(m, es, n.at);
       return;
@@ -347,6 +384,7 @@ eventsource_error_t eventsource_multi_new(eventsource_multi_t **out) {
     rc = EVENTSOURCE_ERR_CURL;
     goto fail;
   }
+  es_gates_init(&m->gates);
   m->announced = NO_DEADLINE;
   *out = m;
   return EVENTSOURCE_OK;
@@ -383,6 +421,7 @@ void eventsource_multi_free(eventsource_multi_t *m) {
   pthread_mutex_destroy(&m->step_lock);
   pthread_mutex_destroy(&m->lock);
   es_heap_free(&m->heap);
+  es_gates_free(&m->gates);
   es_free(m);
   curl_global_cleanup();
 }
@@ -414,6 +453,7 @@ static void process_done(eventsource_multi_t *m) {
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     eventsource_t *es = (eventsource_t *)(void *)priv;
     if (es && es->multi == m) {
+      es->conn_broken = es_http_broken(result);
       drop_transfer(m, es);
       apply(m, es, es_source_transfer_done(es, result, es_now_ms()));
     }
@@ -457,8 +497,14 @@ static void process_deadlines(eventsource_multi_t *m) {
   uint64_t now = es_now_ms();
   /* Each step moves or clears the top's deadline, so this ends. */
   eventsource_t *es;
-  while ((es = es_heap_top(&m->heap)) && es->link.deadline <= now)
+  while ((es = es_heap_top(&m->heap)) && es->link.deadline <= now) {
+    if (es->gate.state == ES_GATE_WAITING) {
+      set_deadline(m, es, 0);
+      es_gate_expire(&m->gates, es); /* waited long enough: alone */
+      continue;
+    }
     apply(m, es, es_source_deadline(es, now));
+  }
 }
 
 /* The earliest of libcurl's timer and our deadlines, absolute ms. */
@@ -486,6 +532,7 @@ void es_multi_settle(eventsource_multi_t *m) {
     process_done(m);
     process_pending(m);
     process_deadlines(m);
+    admit_ready(m);
     process_done(m);
   } while (es_multi_has_pending(m));
 }

@@ -13,6 +13,7 @@
 
 #include "eventsource.h"
 #include "heap.h"
+#include "http2.h"
 #include "loop.h"
 #include "stats.h"
 
@@ -38,6 +39,7 @@ struct eventsource_multi {
   size_t nsources;
   _Atomic size_t nactive; /* read by eventsource_multi_run() between steps */
   es_mstats stats;        /* eventsource_multi_stat(); sources bump the totals */
+  es_gates gates;         /* HTTP/2 connection sharing (http2.c) */
 
   pthread_mutex_t lock;   /* guards the pending list */
   /* Held by the loop thread for the whole of each step, so that another

@@ -310,6 +310,21 @@ eventsource_error_t eventsource_set_compression(eventsource_t *es, int enabled) 
   return set_flag(es, es ? &es->opt.compression : NULL, enabled);
 }
 
+eventsource_error_t eventsource_set_http_version(eventsource_t *es,
+                                                 eventsource_http_version_t v) {
+  if (!es || (unsigned)v > (unsigned)EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+    return EVENTSOURCE_ERR_INVALID_ARGUMENT;
+  if ((v == EVENTSOURCE_HTTP_VERSION_2 || v == EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE) &&
+      !(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2)) {
+    es_set_error(es, EVENTSOURCE_ERR_CURL, 0, 0,
+                 "the libcurl linked (%s) was built without HTTP/2",
+                 curl_version_info(CURLVERSION_NOW)->version);
+    return EVENTSOURCE_ERR_CURL;
+  }
+  es->opt.http_version = (int)v;
+  return EVENTSOURCE_OK;
+}
+
 eventsource_error_t eventsource_set_prepare_callback(eventsource_t *es,
                                                      eventsource_prepare_fn fn,
                                                      void *userdata) {

@@ -35,6 +35,7 @@ typedef struct es_options {
   int redirect_downgrade;    /* follow https -> http redirects */
   int redirect_headers;      /* send user headers to other origins */
   int compression;           /* advertise Accept-Encoding */
+  int http_version;          /* eventsource_http_version_t */
   size_t max_error_body;     /* bytes of a refused response's body kept */
   long max_retry_after_ms;   /* the ceiling on a Retry-After */
   eventsource_prepare_fn prepare_fn;

@@ -50,5 +50,5 @@ unsigned es_next_attempt(unsigned attempt, int was_open, int delivered,
 
 int es_default_reconnect(eventsource_error_t why) {
   return why == EVENTSOURCE_ERR_NETWORK || why == EVENTSOURCE_ERR_EOF ||
-         why == EVENTSOURCE_ERR_READ_TIMEOUT;
+         why == EVENTSOURCE_ERR_READ_TIMEOUT || why == EVENTSOURCE_ERR_CONNECTION_LIMIT;
 }

@@ -32,7 +32,8 @@ unsigned es_next_attempt(unsigned attempt, int was_open, int delivered,
                          uint64_t opened_at, uint64_t now, long reset_ms);
 
 /* The spec's decision: reestablish after a network error, the end of the
- * stream or a read timeout (1); fail the connection otherwise (0). */
+ * stream or a read timeout (1), and after a refusal for the multi's
+ * connection limit (no request went out); fail the connection otherwise (0). */
 int es_default_reconnect(eventsource_error_t why);
 
 /* A 32-bit random number from a xorshift state (seeded by the caller). */

@@ -38,6 +38,22 @@ static void dispatch(eventsource_t *es, const eventsource_event_t *ev) {
   es_listeners_dispatch(&es->listeners, es, ev, &es->closed);
 }
 
+/* The HTTP version and reuse of the response (0 and 0 when none began). */
+static void response_version(const eventsource_t *es, eventsource_event_t *ev) {
+  ev->http_version = (long)es_stat_load(&es->stats.v[EVENTSOURCE_STAT_HTTP_VERSION]);
+  ev->conn_reused = (int)es_stat_load(&es->stats.v[EVENTSOURCE_STAT_CONNECTION_REUSED]);
+}
+
+/* A response began (it opened, or a transfer ended with one): its
+ * statistics, the multi's count of connections, and the origin's gate. */
+static void response_began(eventsource_t *es) {
+  es_stats_response(&es->stats, es->tr.easy);
+  uint64_t v = es_stat_load(&es->stats.v[EVENTSOURCE_STAT_HTTP_VERSION]);
+  if (v && es->link.up && !es_stat_load(&es->stats.v[EVENTSOURCE_STAT_CONNECTION_REUSED]))
+    es_stat_add(&es->link.up->v[EVENTSOURCE_MULTI_STAT_CONNECTIONS], 1);
+  es_gate_response(es, (long)v);
+}
+
 static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
   eventsource_event_t ev;
   size_t id_len;
@@ -50,6 +66,7 @@ static void notify_error(eventsource_t *es, int will_reconnect, long delay) {
   ev.reconnect_ms = will_reconnect ? delay : -1;
   ev.curl_code = es->last.curl_code;
   ev.resp = &es->tr.resp;
+  response_version(es, &ev);
   dispatch(es, &ev);
 }
 
@@ -152,7 +169,7 @@ int es_source_opened(eventsource_t *es, uint64_t now) {
   es->opened_at = now;
   es->delivered = 0;
   es_stat_bump(&es->stats, es->link.up, OPENS, 1);
-  es_stats_response(&es->stats, es->tr.easy);
+  response_began(es);
   es_set_ready_state(es, EVENTSOURCE_OPEN);
   if (enter(es)) {
     eventsource_event_t ev;
@@ -160,6 +177,7 @@ int es_source_opened(eventsource_t *es, uint64_t now) {
     const char *id = es_parser_last_event_id(es->parser, &id_len);
     es_event_init(&ev, EVENTSOURCE_KIND_OPEN, id, id_len);
     ev.resp = &es->tr.resp;
+    response_version(es, &ev);
     dispatch(es, &ev);
     leave(es);
   }
@@ -242,6 +260,8 @@ static es_next start_request(eventsource_t *es, uint64_t now) {
   size_t id_len;
   const char *id = es_parser_last_event_id(es->parser, &id_len);
   eventsource_error_t rc = es_transfer_prepare(&es->tr, id, id_len, now);
+  if (rc == EVENTSOURCE_OK)
+    rc = es_http_setup(es); /* before the user's hook, which may change it */
   if (rc)
     return fail(es, rc);
   if (es->opt.curl_fn) {
@@ -334,12 +354,19 @@ static es_next connection_ended(eventsource_t *es, eventsource_error_t why,
   return n;
 }
 
+es_next es_source_refused(eventsource_t *es, long limit, uint64_t now) {
+  es_set_error(es, EVENTSOURCE_ERR_CONNECTION_LIMIT, 0, 0,
+               "no connection to %s can be had: the multi handle allows %ld per host, "
+               "all in use", es_transfer_url(&es->tr), limit);
+  return connection_ended(es, EVENTSOURCE_ERR_CONNECTION_LIMIT, now);
+}
+
 es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now) {
   if (stop_asked(es))
     return NOTHING; /* the queued op takes over */
   eventsource_error_t why = EVENTSOURCE_OK;
   if (!es->tr.open)
-    es_stats_response(&es->stats, es->tr.easy); /* a refused response, if any */
+    response_began(es); /* a refused response, if any */
   if (es_transfer_end(&es->tr, result, &why) == ES_TRANSFER_REDIRECT)
     return start_request(es, now); /* the next hop of the same attempt */
   return connection_ended(es, why, now);

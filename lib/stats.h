@@ -21,7 +21,7 @@
 
 /* One past the last value of each enum (append-only, like the enums). */
 #define ES_STAT_N ((int)EVENTSOURCE_STAT_REQUESTS + 1)
-#define ES_MSTAT_N ((int)EVENTSOURCE_MULTI_STAT_REQUESTS + 1)
+#define ES_MSTAT_N ((int)EVENTSOURCE_MULTI_STAT_CONNECTIONS + 1)
 
 /* A source's counters, indexed by eventsource_stat_t, and what measuring
  * the current connection needs (loop thread only). */

@@ -316,7 +316,7 @@ START_TEST(test_json_events) {
 
   const char *args[] = {"--json", "--comments", "--max-events", "6", url("/s"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"plain\",\"id\":\"1\"}");
   EXPECT_LINE(p, "{\"kind\":\"comment\",\"comment\":\" a comment\"}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"custom\",\"data\":\"line1\\nline2\",\"id\":\"abc\"}");
@@ -342,7 +342,7 @@ START_TEST(test_json_no_comments) {
 
   const char *args[] = {"--json", "--max-events=2", url("/"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"x\",\"id\":\"\"}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"y\",\"id\":\"\"}");
   EXPECT_EXIT(p, 0);
@@ -479,7 +479,7 @@ START_TEST(test_escape_json_unchanged) {
   control_script();
   const char *args[] = {"--json", "-v", "--comments", "--retry", "10", url("/c"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"comment\",\"comment\":\" c\\u001b[1m\x7f\"}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"t\\u001b]0;x\\u0007y\","
                  "\"data\":\"d\\u001b[2Jz\\ntab\\there\\u0001\\nn\\u0000l\\n"
@@ -523,7 +523,7 @@ START_TEST(test_max_events) {
   snprintf(nbuf, sizeof nbuf, "%d", n);
   const char *args[] = {url("/"), "--json", "--max-events", nbuf, NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   for (int i = 0; i < n; i++) {
     char exp[128];
     snprintf(exp, sizeof exp,
@@ -549,7 +549,7 @@ START_TEST(test_reconnect_then_204) {
 
   const char *args[] = {"--json", "--last-event-id", "start-5", "--retry=10", url("/r"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"x\",\"id\":\"7\"}");
   const char *line = next_line(p, STEP_MS);
   ck_assert_msg(line != NULL, "no EOF error line; stderr: %s", stderr_text(p));
@@ -589,7 +589,7 @@ START_TEST(test_stats) {
     ts_script_status(sc, 204, "No Content", no_headers);
     const char *args[] = {"--json", "--retry=10", url("/s"), with ? "--stats" : NULL, NULL};
     proc *p = spawn_args(args);
-    EXPECT_LINE(p, "{\"kind\":\"open\"}");
+    EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
     EXPECT_EXIT(p, 0);
     const char *err = stderr_text(p);
     if (!with) {
@@ -626,7 +626,7 @@ START_TEST(test_read_timeout) {
   const char *args[] = {"--json", "--read-timeout", "1000", "--retry", "10", "--max-retry=50",
                         url("/"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   const char *line = next_line(p, STEP_MS);
   ck_assert_msg(line != NULL &&
                     starts_with(line, "{\"kind\":\"error\",\"code\":\"READ_TIMEOUT\",") &&
@@ -661,7 +661,7 @@ START_TEST(test_no_reconnect_on_end) {
     const char *args_plain[] = {"--no-reconnect-on-end", "-v", url("/llm"), NULL};
     proc *p = spawn_args(json ? args_json : args_plain);
     if (json) {
-      EXPECT_LINE(p, "{\"kind\":\"open\"}");
+      EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
       EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"answer\",\"id\":\"1\"}");
       const char *line = next_line(p, STEP_MS);
       ck_assert_msg(line != NULL &&
@@ -792,7 +792,7 @@ START_TEST(test_signal) {
 
   const char *args[] = {"--json", url("/"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   ck_assert_int_eq(kill(p->pid, term_signals[_i]), 0);
   EXPECT_EXIT(p, 0);
   EXPECT_NO_MORE_OUTPUT(p);
@@ -814,7 +814,7 @@ START_TEST(test_type_filter) {
   const char *args[] = {"--json", "--type=a", "--type", "message", "--max-events", "2",
                         url("/"), NULL};
   proc *p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"a\",\"data\":\"2\",\"id\":\"\"}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"4\",\"id\":\"\"}");
   EXPECT_EXIT(p, 0);
@@ -921,7 +921,7 @@ START_TEST(test_max_last_event_id) {
   const char *args[] = {"--json", "--max-last-event-id=4", "--last-event-id", "abcd",
                         "--max-events", "2", url("/"), NULL};
   p = spawn_args(args);
-  EXPECT_LINE(p, "{\"kind\":\"open\"}");
+  EXPECT_LINE(p, "{\"kind\":\"open\",\"http_version\":11,\"reused\":false}");
   EXPECT_LINE(p, "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"a\",\"id\":\"abcd\"}");
   const char *line = next_line(p, STEP_MS);
   ck_assert_msg(starts_with(line, "{\"kind\":\"error\",\"code\":\"TOO_LARGE\",") &&

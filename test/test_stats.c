@@ -529,6 +529,7 @@ START_TEST(test_multi_totals) {
   ck_assert_uint_eq(MSTAT(m, REQUESTS), 2);
   ck_assert_uint_eq(MSTAT(m, RECONNECTS), 0);
   ck_assert_uint_eq(MSTAT(m, DROPPED), 0);
+  ck_assert_uint_eq(MSTAT(m, CONNECTIONS), 2); /* HTTP/1.1: one each */
   ck_assert_uint_eq(MSTAT(m, BYTES), STAT(a, BYTES) + STAT(b, BYTES));
   /* a source that leaves: its counts stay in the totals */
   ck_assert_int_eq(eventsource_multi_remove(m, a), EVENTSOURCE_OK);
@@ -541,7 +542,7 @@ START_TEST(test_multi_totals) {
   ck_assert_uint_eq(MSTAT(m, ACTIVE), 0);
   ck_assert_uint_eq(MSTAT(m, SOURCES), 1);
   /* unknown values and NULL */
-  ck_assert_uint_eq(eventsource_multi_stat(m, (eventsource_multi_stat_t)(EVENTSOURCE_MULTI_STAT_REQUESTS + 1)), 0);
+  ck_assert_uint_eq(eventsource_multi_stat(m, (eventsource_multi_stat_t)(EVENTSOURCE_MULTI_STAT_CONNECTIONS + 1)), 0);
   ck_assert_uint_eq(eventsource_multi_stat(m, (eventsource_multi_stat_t)-1), 0);
   ck_assert_uint_eq(eventsource_multi_stat(NULL, EVENTSOURCE_MULTI_STAT_EVENTS), 0);
   eventsource_multi_free(m);
