@@ -240,10 +240,13 @@ static eventsource_t *new_source(int i, eventsource_http_version_t v) {
   return r->es;
 }
 
-/* n sources in one multi, all added at once. */
-static void add_sources(int n, eventsource_http_version_t v) {
+/* n sources in one multi (max_streams per connection, 0: the default),
+ * all added at once. */
+static void add_sources(int n, eventsource_http_version_t v, long max_streams) {
   ck_assert_int_le(n, MAX_SOURCES);
   ck_assert_int_eq(eventsource_multi_new(&g.multi), EVENTSOURCE_OK);
+  if (max_streams)
+    ck_assert_int_eq(eventsource_multi_set_max_streams(g.multi, max_streams), EVENTSOURCE_OK);
   for (int i = 0; i < n; i++)
     ck_assert_int_eq(eventsource_multi_add(g.multi, new_source(i, v)), EVENTSOURCE_OK);
 }
@@ -398,13 +401,20 @@ END_TEST
 /* Many sources in one multi share a few connections                        */
 /* ------------------------------------------------------------------------ */
 
-/* 200 sources (40 under valgrind, with 20 streams per connection: the
- * same ratio) added at once: at most 3 connections, every event exact. */
-static void many_sources(int tls) {
+/* 200 sources (40 under valgrind, where nghttpx allows 20 streams per
+ * connection: the same ratio) added at once: 2 or 3 connections, every
+ * event exact. max_streams: the multi's streams per connection, 0 for the
+ * server's (the library does not learn a server's lower
+ * SETTINGS_MAX_CONCURRENT_STREAMS: under valgrind the multi is told). */
+static void many_sources(int tls, long max_streams) {
   const char *few[] = {"--frontend-http2-max-concurrent-streams=20", NULL};
-  int n = small() ? 40 : 200, per_conn = small() ? 20 : 100;
+  int n = small() ? 40 : 200, server = small() ? 20 : 100;
+  if (!max_streams && small())
+    max_streams = server;
+  int per_conn = max_streams ? (int)max_streams : server;
   start_proxy(tls, 5, small() ? few : NULL);
-  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+              max_streams);
   WAIT_FOR(min_last() >= 5, "not every source got 5 events (the slowest has %d)", min_last());
   int conns = ts_nghttpx_client_connections(g.px);
   uint64_t opened = eventsource_multi_stat(g.multi, EVENTSOURCE_MULTI_STAT_CONNECTIONS);
@@ -427,10 +437,15 @@ static void many_sources(int tls) {
   ck_assert_int_eq(ts_nghttpx_client_connections(g.px), conns);
 }
 
-START_TEST(test_many_sources_tls) { many_sources(1); }
+START_TEST(test_many_sources_tls) { many_sources(1, 0); }
 END_TEST
 
-START_TEST(test_many_sources_h2c) { many_sources(0); }
+START_TEST(test_many_sources_h2c) { many_sources(0, 0); }
+END_TEST
+
+/* eventsource_multi_set_max_streams() below the server's limit: 200
+ * sources on 4 or 5 connections (40 on 4 or 5 under valgrind). */
+START_TEST(test_max_streams_tls) { many_sources(1, small() ? 10 : 50); }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
@@ -443,7 +458,8 @@ END_TEST
 static void proxy_restart(int tls) {
   int n = small() ? 24 : 120;
   start_proxy(tls, 3, NULL);
-  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+              0);
   WAIT_FOR(min_last() >= 3, "not every source got 3 events (the slowest has %d)", min_last());
   expect_exact(3);
   int before = ts_server_request_count(g.srv);
@@ -494,7 +510,8 @@ END_TEST
 static void one_reset(int tls) {
   int n = small() ? 10 : 50, victim = n / 2;
   start_proxy(tls, 3, NULL);
-  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+              0);
   WAIT_FOR(min_last() >= 3, "not every source got 3 events (the slowest has %d)", min_last());
   /* On one connection (each on its own where h2c does not share). */
   expect_connections(ts_nghttpx_client_connections(g.px), tls, n, 100, 0, "client connections");
@@ -583,6 +600,7 @@ static Suite *http2_nghttpx_suite(void) {
   tcase_add_test(tc, test_run_h2_on_http_is_http11);
   tcase_add_test(tc, test_many_sources_tls);
   tcase_add_test(tc, test_many_sources_h2c);
+  tcase_add_test(tc, test_max_streams_tls);
   tcase_add_test(tc, test_restart_tls);
   tcase_add_test(tc, test_restart_h2c);
   tcase_add_test(tc, test_reset_tls);
