@@ -18,6 +18,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,18 @@ typedef struct feed {
   int target;    /* every stream gets its events up to this id */
   int reset_idx; /* the stream to end with a RST now, -1 none */
   int stopping;
+  int heartbeat_ms; /* > 0: a comment line after that long without events */
 } feed;
 
 static void feed_init(feed *f, int target) {
+  pthread_condattr_t ca; /* ts_deadline_in() is on CLOCK_MONOTONIC */
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_mutex_init(&f->mu, NULL);
-  pthread_cond_init(&f->cv, NULL);
+  pthread_cond_init(&f->cv, &ca);
+  pthread_condattr_destroy(&ca);
   f->target = target;
+  f->heartbeat_ms = 0;
   f->reset_idx = -1;
   f->stopping = 0;
 }
@@ -78,9 +85,22 @@ static void feed_handler(ts_conn *c, const ts_request *req, void *ud) {
                         "Cache-Control: no-cache\r\nConnection: close\r\n\r\n") != 0)
     return;
   for (;;) {
+    int beat = 0;
     pthread_mutex_lock(&f->mu);
-    while (!f->stopping && next > f->target && f->reset_idx != idx)
-      pthread_cond_wait(&f->cv, &f->mu);
+    struct timespec until;
+    ts_deadline_in(&until, f->heartbeat_ms);
+    while (!f->stopping && next > f->target && f->reset_idx != idx && !beat) {
+      if (f->heartbeat_ms <= 0)
+        pthread_cond_wait(&f->cv, &f->mu);
+      else
+        beat = pthread_cond_timedwait(&f->cv, &f->mu, &until) != 0;
+    }
+    if (beat) {
+      pthread_mutex_unlock(&f->mu);
+      if (ts_conn_writes(c, ": heartbeat\n") != 0)
+        return;
+      continue;
+    }
     if (f->stopping) {
       pthread_mutex_unlock(&f->mu);
       return;
@@ -111,7 +131,7 @@ typedef struct rec {
   int idx;
   eventsource_t *es;
   int last; /* id of the last event, 0 before the first */
-  int events, opens, errors, bad;
+  int events, opens, errors, bad, comments;
   long open_version, first_open_version;
   int first_open_reused;
   int curl_code; /* of the last error */
@@ -154,6 +174,12 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   default:
     break;
   }
+}
+
+static void on_comment(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
+  (void)es;
+  (void)ev;
+  ((rec *)ud)->comments++;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -235,6 +261,7 @@ static eventsource_t *new_source(int i, eventsource_http_version_t v) {
   ck_assert_int_eq(eventsource_set_max_retry(r->es, 400), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_jitter(r->es, 1), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_add_any_listener(r->es, on_any, r, NULL), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_add_comment_listener(r->es, on_comment, r, NULL), EVENTSOURCE_OK);
   if (i >= g.n)
     g.n = i + 1;
   return r->es;
@@ -260,21 +287,17 @@ static void add_sources(int n, eventsource_http_version_t v, long max_streams) {
     ck_assert_msg((cond), __VA_ARGS__);                                        \
   } while (0)
 
-static int min_last(void) {
-  int m = g.n ? g.recs[0].last : 0;
-  for (int i = 1; i < g.n; i++)
-    if (g.recs[i].last < m)
-      m = g.recs[i].last;
+/* The least value of the int field at offset off over every source. */
+static int min_of(size_t off) {
+  int m = 0;
+  for (int i = 0; i < g.n; i++) {
+    int v = *(const int *)(const void *)((const char *)&g.recs[i] + off);
+    if (i == 0 || v < m)
+      m = v;
+  }
   return m;
 }
-
-static int min_errors(void) {
-  int m = g.n ? g.recs[0].errors : 0;
-  for (int i = 1; i < g.n; i++)
-    if (g.recs[i].errors < m)
-      m = g.recs[i].errors;
-  return m;
-}
+#define MIN_OF(field) min_of(offsetof(rec, field))
 
 /* Every source got exactly the events 1..k, in order. */
 static void expect_exact(int k) {
@@ -415,14 +438,14 @@ static void many_sources(int tls, long max_streams) {
   start_proxy(tls, 5, small() ? few : NULL);
   add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
               max_streams);
-  WAIT_FOR(min_last() >= 5, "not every source got 5 events (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 5, "not every source got 5 events (the slowest has %d)", MIN_OF(last));
   int conns = ts_nghttpx_client_connections(g.px);
   uint64_t opened = eventsource_multi_stat(g.multi, EVENTSOURCE_MULTI_STAT_CONNECTIONS);
   expect_connections(conns, tls, n, per_conn, 1, "client connections to nghttpx");
   expect_connections((long)opened, tls, n, per_conn, 1, "EVENTSOURCE_MULTI_STAT_CONNECTIONS");
   /* They keep streaming on those connections. */
   feed_update(&g.feed, 8, -1, 0);
-  WAIT_FOR(min_last() >= 8, "not every source got 8 events (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 8, "not every source got 8 events (the slowest has %d)", MIN_OF(last));
   expect_exact(8);
   int reused = 0;
   for (int i = 0; i < n; i++) {
@@ -460,17 +483,17 @@ static void proxy_restart(int tls) {
   start_proxy(tls, 3, NULL);
   add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
               0);
-  WAIT_FOR(min_last() >= 3, "not every source got 3 events (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 3, "not every source got 3 events (the slowest has %d)", MIN_OF(last));
   expect_exact(3);
   int before = ts_server_request_count(g.srv);
   ck_assert_int_eq(before, n);
   uint64_t opened = eventsource_multi_stat(g.multi, EVENTSOURCE_MULTI_STAT_CONNECTIONS);
 
   ts_nghttpx_kill(g.px);
-  WAIT_FOR(min_errors() >= 1, "not every source saw the proxy go");
+  WAIT_FOR(MIN_OF(errors) >= 1, "not every source saw the proxy go");
   feed_update(&g.feed, 6, -1, 0);
   ck_assert_int_eq(ts_nghttpx_restart(g.px), 0);
-  WAIT_FOR(min_last() >= 6, "not every source resumed (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 6, "not every source resumed (the slowest has %d)", MIN_OF(last));
   expect_exact(6);
   for (int i = 0; i < n; i++) {
     rec *r = &g.recs[i];
@@ -512,7 +535,7 @@ static void one_reset(int tls) {
   start_proxy(tls, 3, NULL);
   add_sources(n, tls ? EVENTSOURCE_HTTP_VERSION_2 : EVENTSOURCE_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
               0);
-  WAIT_FOR(min_last() >= 3, "not every source got 3 events (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 3, "not every source got 3 events (the slowest has %d)", MIN_OF(last));
   /* On one connection (each on its own where h2c does not share). */
   expect_connections(ts_nghttpx_client_connections(g.px), tls, n, 100, 0, "client connections");
   expect_connections((long)eventsource_multi_stat(g.multi, EVENTSOURCE_MULTI_STAT_CONNECTIONS), tls,
@@ -526,7 +549,7 @@ static void one_reset(int tls) {
                 eventsource_strerror(v->error), v->curl_code);
   ck_assert_int_eq(v->curl_code, CURLE_HTTP2_STREAM);
   feed_update(&g.feed, 6, -1, 0);
-  WAIT_FOR(min_last() >= 6, "not every source got 6 events (the slowest has %d)", min_last());
+  WAIT_FOR(MIN_OF(last) >= 6, "not every source got 6 events (the slowest has %d)", MIN_OF(last));
   expect_exact(6);
   ck_assert_int_eq(v->errors, 1);
   ck_assert_int_eq(v->opens, 2);
@@ -545,6 +568,45 @@ START_TEST(test_reset_tls) { one_reset(1); }
 END_TEST
 
 START_TEST(test_reset_h2c) { one_reset(0); }
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Silent streams behind a proxy                                            */
+/* ------------------------------------------------------------------------ */
+
+/* nghttpx resets a stream whose backend was silent for its
+ * --backend-read-timeout (default 1 min; 1 s here): RST_STREAM
+ * INTERNAL_ERROR, which the source sees as NETWORK (curl 92); it resumes
+ * with no gap. */
+START_TEST(test_silent_stream_cut) {
+  const char *fast[] = {"--backend-read-timeout=1s", NULL};
+  start_proxy(1, 3, fast);
+  add_sources(4, EVENTSOURCE_HTTP_VERSION_2, 0);
+  WAIT_FOR(MIN_OF(last) >= 3, "not every source got 3 events");
+  WAIT_FOR(MIN_OF(errors) >= 1 && MIN_OF(opens) >= 2, "nghttpx did not cut the silent streams");
+  for (int i = 0; i < g.n; i++)
+    ck_assert_msg(g.recs[i].error == EVENTSOURCE_ERR_NETWORK && g.recs[i].curl_code == CURLE_HTTP2_STREAM,
+                  "source %d: %s (curl %d)", i, eventsource_strerror(g.recs[i].error),
+                  g.recs[i].curl_code);
+  feed_update(&g.feed, 6, -1, 0);
+  WAIT_FOR(MIN_OF(last) >= 6, "not every source got 6 events");
+  expect_exact(6);
+}
+END_TEST
+
+/* Heartbeats (a comment every 300 ms) keep them: each source gets 8 of
+ * them (2.4 s, more than twice the proxy's 1 s) with no error. */
+START_TEST(test_heartbeats_keep_streams) {
+  const char *fast[] = {"--backend-read-timeout=1s", NULL};
+  start_proxy(1, 3, fast);
+  g.feed.heartbeat_ms = 300;
+  add_sources(4, EVENTSOURCE_HTTP_VERSION_2, 0);
+  WAIT_FOR(MIN_OF(comments) >= 8, "the heartbeats did not arrive (the fewest: %d)", MIN_OF(comments));
+  expect_exact(3);
+  for (int i = 0; i < g.n; i++)
+    ck_assert_msg(g.recs[i].errors == 0 && g.recs[i].opens == 1, "source %d: %d errors (curl %d)", i,
+                  g.recs[i].errors, g.recs[i].curl_code);
+}
 END_TEST
 
 /* ------------------------------------------------------------------------ */
@@ -605,6 +667,8 @@ static Suite *http2_nghttpx_suite(void) {
   tcase_add_test(tc, test_restart_h2c);
   tcase_add_test(tc, test_reset_tls);
   tcase_add_test(tc, test_reset_h2c);
+  tcase_add_test(tc, test_silent_stream_cut);
+  tcase_add_test(tc, test_heartbeats_keep_streams);
   tcase_add_test(tc, test_ssecat_http2);
   tcase_add_test(tc, test_ssecat_http11);
   tcase_add_test(tc, test_ssecat_prior_knowledge);
