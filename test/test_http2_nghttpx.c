@@ -613,39 +613,64 @@ END_TEST
 /* sse-cat                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* sse-cat FLAG [--cacert CA] --stats --max-events 3 URL: its output is the
- * 3 events, its statistics say version want. */
-static void sse_cat(const char *flag, int tls, long want) {
-  char path[4096], version[32];
+/* sse-cat FLAG [--json] --stats --max-events 3 URL [--cacert CA]: its
+ * output is the 3 events (with --json after the open record, which shows
+ * the version), its statistics say version want. */
+static void sse_cat(const char *flag, int tls, long want, int json) {
+  char path[4096], version[32], expected[512];
   const char *dir = getenv("ES_BUILD_DIR");
   ck_assert_msg(dir != NULL && *dir != '\0', "ES_BUILD_DIR is not set");
   snprintf(path, sizeof path, "%s/demo/sse-cat", dir);
   start_proxy(tls, 3, NULL);
-  const char *argv[] = {path, flag, "--stats", "--max-events", "3",
-                        ts_nghttpx_url(g.px, "/s/7"), tls ? "--cacert" : NULL,
-                        ts_tls_ca_file(g.tls), NULL};
+  const char *argv[16];
+  int n = 0;
+  argv[n++] = path;
+  argv[n++] = flag;
+  if (json)
+    argv[n++] = "--json";
+  argv[n++] = "--stats";
+  argv[n++] = "--max-events";
+  argv[n++] = "3";
+  argv[n++] = ts_nghttpx_url(g.px, "/s/7");
+  if (tls) {
+    argv[n++] = "--cacert";
+    argv[n++] = ts_tls_ca_file(g.tls);
+  }
+  argv[n] = NULL;
+  if (json)
+    snprintf(expected, sizeof expected,
+             "{\"kind\":\"open\",\"http_version\":%ld,\"reused\":false}\n"
+             "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"7 1\",\"id\":\"1\"}\n"
+             "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"7 2\",\"id\":\"2\"}\n"
+             "{\"kind\":\"event\",\"type\":\"message\",\"data\":\"7 3\",\"id\":\"3\"}\n",
+             want);
+  else
+    snprintf(expected, sizeof expected, "event: message\nid: 1\ndata: 7 1\n\n"
+                                        "event: message\nid: 2\ndata: 7 2\n\n"
+                                        "event: message\nid: 3\ndata: 7 3\n\n");
   char *out = NULL, *err = NULL;
   int st = ts_run_capture(argv, WAIT_MS, &out, &err);
   snprintf(version, sizeof version, "\nhttp_version=%ld\n", want);
-  int ok_out = out && strcmp(out, "event: message\nid: 1\ndata: 7 1\n\n"
-                                  "event: message\nid: 2\ndata: 7 2\n\n"
-                                  "event: message\nid: 3\ndata: 7 3\n\n") == 0;
+  int ok_out = out && strcmp(out, expected) == 0;
   int ok_version = err && strstr(err, version) != NULL;
   char msg[4096];
-  snprintf(msg, sizeof msg, "sse-cat %s: status %d\nstdout:\n%s\nstderr:\n%s", flag, st,
-           out ? out : "", err ? err : "");
+  snprintf(msg, sizeof msg, "sse-cat %s: status %d\nstdout:\n%s\nexpected:\n%s\nstderr:\n%s", flag,
+           st, out ? out : "", expected, err ? err : "");
   free(out);
   free(err);
   ck_assert_msg(st == 0 && ok_out && ok_version, "%s", msg);
 }
 
-START_TEST(test_ssecat_http2) { sse_cat("--http2", 1, 20); }
+START_TEST(test_ssecat_http2) { sse_cat("--http2", 1, 20, 0); }
 END_TEST
 
-START_TEST(test_ssecat_http11) { sse_cat("--http1.1", 1, 11); }
+START_TEST(test_ssecat_http2_json) { sse_cat("--http2", 1, 20, 1); }
 END_TEST
 
-START_TEST(test_ssecat_prior_knowledge) { sse_cat("--http2-prior-knowledge", 0, 20); }
+START_TEST(test_ssecat_http11) { sse_cat("--http1.1", 1, 11, 0); }
+END_TEST
+
+START_TEST(test_ssecat_prior_knowledge) { sse_cat("--http2-prior-knowledge", 0, 20, 1); }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
@@ -670,6 +695,7 @@ static Suite *http2_nghttpx_suite(void) {
   tcase_add_test(tc, test_silent_stream_cut);
   tcase_add_test(tc, test_heartbeats_keep_streams);
   tcase_add_test(tc, test_ssecat_http2);
+  tcase_add_test(tc, test_ssecat_http2_json);
   tcase_add_test(tc, test_ssecat_http11);
   tcase_add_test(tc, test_ssecat_prior_knowledge);
   suite_add_tcase(s, tc);
