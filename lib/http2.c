@@ -13,22 +13,6 @@
 #include "multi_int.h"
 #include "os.h"
 
-struct es_origin {
-  es_origin *next;
-  int mux;                   /* known: 1 HTTP/2, -1 HTTP/1.x, 0 not yet */
-  long conns;                /* its HTTP/2 connections, as far as known */
-  long cap;                  /* streams a connection takes, when the server
-                              * allows fewer than max_streams (learned); 0:
-                              * max_streams */
-  long joined;               /* requests that joined its first connection */
-  long unsure;               /* let through to join, connection not known yet */
-  int capped;                /* cap was learned (once) */
-  int hurry;                 /* share the pioneer's connection before its answer */
-  long in;                   /* its transfers in libcurl */
-  eventsource_t *pioneer;    /* opening a connection, or NULL */
-  eventsource_t *head, *tail; /* waiting, oldest first */
-  char key[];                /* "scheme://host:port", lower case */
-};
 
 /* libcurl before 8.0.0 fails every request after the first on a reused h2c
  * connection (curl issue #10634): h2c there gets a connection per request. */

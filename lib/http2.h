@@ -33,6 +33,24 @@
 
 typedef struct es_origin es_origin;
 
+/* An origin (scheme, host, port) with a source waiting or admitted. */
+struct es_origin {
+  es_origin *next;
+  int mux;                   /* known: 1 HTTP/2, -1 HTTP/1.x, 0 not yet */
+  long conns;                /* its HTTP/2 connections, as far as known */
+  long cap;                  /* streams a connection takes, when the server
+                              * allows fewer than max_streams (learned); 0:
+                              * max_streams */
+  long joined;               /* requests that joined its first connection */
+  long unsure;               /* let through to join, connection not known yet */
+  int capped;                /* cap was learned (once) */
+  int hurry;                 /* share the pioneer's connection before its answer */
+  long in;                   /* its transfers in libcurl */
+  eventsource_t *pioneer;    /* opening a connection, or NULL */
+  eventsource_t *head, *tail; /* waiting, oldest first */
+  char key[];                /* "scheme://host:port", lower case */
+};
+
 /* A multi handle's gates. */
 typedef struct es_gates {
   es_origin *origins;        /* those with a source waiting or admitted */

@@ -227,11 +227,37 @@ static void ungate(eventsource_t *es) {
   eventsource_free(es);
 }
 
-/* The pioneer of a gate's origin connects on a new connection. */
+/* The pioneer of a gate's origin connects on a new connection, and its
+ * response begins. */
 static void connect_pioneer(es_gates *g, eventsource_t *es) {
   ck_assert_int_eq(es->gate.pioneer, 1);
   es->gate.connected = 2;
   g->dirty = 1;
+  ck_assert_ptr_null(es_gate_next(g)); /* nothing before the answer */
+  es->gate.answered = 1;
+  g->dirty = 1;
+}
+
+/* Takes what the gate lets through, batch after batch: each joiner reports
+ * that it joined a connection (but the made-th, which had to make one: 0
+ * none), until nothing more comes. Returns how many came; the
+ * next pioneer, if one came, in *pioneer. */
+static int drain(es_gates *g, eventsource_t **pioneer, int made) {
+  int n = 0;
+  eventsource_t *r;
+  while ((r = es_gate_next(g))) {
+    ck_assert_int_eq(r->gate.state, ES_GATE_IN);
+    n++;
+    if (r->gate.pioneer) {
+      *pioneer = r;
+    } else {
+      ck_assert_int_eq(r->gate.joined, 1);
+      /* no more than a batch out before they report */
+      ck_assert_int_le(r->gate.origin->unsure, 16);
+      es_gate_joined(g, r, n == made);
+    }
+  }
+  return n;
 }
 
 /* 250 requests to one origin with 100 streams a connection: a pioneer, then
@@ -281,13 +307,8 @@ START_TEST(test_gate_waves) {
   for (int w = 0; w < 3; w++) {
     connect_pioneer(g, pioneer);
     int wave = 0;
-    eventsource_t *next_pioneer = NULL, *r;
-    while ((r = es_gate_next(g))) {
-      ck_assert_int_eq(r->gate.state, ES_GATE_IN);
-      wave++;
-      if (r->gate.pioneer)
-        next_pioneer = r;
-    }
+    eventsource_t *next_pioneer = NULL;
+    wave = drain(g, &next_pioneer, 0);
     ck_assert_int_eq(wave, waves[w]);
     let += wave;
     if (next_pioneer) {
@@ -350,6 +371,39 @@ START_TEST(test_gate_failures) {
   }
   ungate(a);
   ungate(d);
+  ck_assert_ptr_null(g->origins);
+  eventsource_multi_free(m);
+}
+END_TEST
+
+/* A server that allows 30 streams per connection where the multi allows
+ * 100: the joiner that found the connection full made one of its own; the
+ * gate takes 30 as the origin's limit from then on. */
+START_TEST(test_gate_learns_server_limit) {
+  enum { N = 100 };
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  es_gates *g = &m->gates;
+  eventsource_t *es[N];
+  for (int i = 0; i < N; i++) {
+    es[i] = gated(m, "https://few.test/");
+    ck_assert_int_eq(es_gate_enter(g, es[i], 0), i ? ES_GATE_HOLD : ES_GATE_GO);
+  }
+  connect_pioneer(g, es[0]);
+  eventsource_t *p = NULL;
+  /* 29 join the pioneer's connection, the 30th makes a new one: 30 is the
+   * limit, and the second connection takes 29 more; then the next pioneer */
+  int n = drain(g, &p, 30);
+  es_origin *o = es[0]->gate.origin;
+  ck_assert_int_eq(o->cap, 30);
+  ck_assert_int_eq(o->conns, 2);
+  ck_assert_int_eq(n, 60);
+  ck_assert_ptr_eq(p, es[60]);
+  ck_assert_int_eq(o->in, 61);
+  for (int i = 0; i < N; i++) {
+    es_gate_leave(g, es[i], 0);
+    ungate(es[i]);
+  }
   ck_assert_ptr_null(g->origins);
   eventsource_multi_free(m);
 }
@@ -590,6 +644,7 @@ static Suite *http2_suite(void) {
   tcase_add_test(tc, test_prior_knowledge_to_http1_server);
   tcase_add_test(tc, test_gate_waves);
   tcase_add_test(tc, test_gate_failures);
+  tcase_add_test(tc, test_gate_learns_server_limit);
   tcase_add_test(tc, test_gate_capacity);
   tcase_add_test(tc, test_gate_h2c);
   tcase_add_test(tc, test_https_burst_on_http1);
