@@ -472,6 +472,59 @@ START_TEST(test_max_streams_tls) { many_sources(1, small() ? 10 : 50); }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* A limit on connections per host                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Sources (not CLOSED) with at least k events. */
+static int count_at(int k) {
+  int c = 0;
+  for (int i = 0; i < g.n; i++)
+    c += g.recs[i].last >= k && eventsource_ready_state(g.recs[i].es) != EVENTSOURCE_CLOSED;
+  return c;
+}
+
+/* One connection of 10 streams for 15 sources: 10 stream, 5 fail with
+ * CONNECTION_LIMIT and retry (none waits for ever in libcurl's queue);
+ * when 3 streams are closed, 3 of the 5 get in. */
+START_TEST(test_host_connection_limit) {
+  start_proxy(1, 3, NULL);
+  add_sources(15, EVENTSOURCE_HTTP_VERSION_2, 10);
+  ck_assert_int_eq(eventsource_multi_set_max_host_connections(g.multi, 1), EVENTSOURCE_OK);
+  WAIT_FOR(count_at(3) == 10, "%d sources streaming", count_at(3));
+  for (int i = 0; i < g.n; i++) {
+    rec *r = &g.recs[i];
+    if (r->last == 0)
+      WAIT_FOR(r->errors >= 1, "source %d got neither events nor an error", i);
+  }
+  for (int i = 0; i < g.n; i++) {
+    rec *r = &g.recs[i];
+    ck_assert_msg(r->bad == 0, "%s", r->why);
+    if (r->last == 0)
+      ck_assert_msg(r->error == EVENTSOURCE_ERR_CONNECTION_LIMIT && r->opens == 0,
+                    "source %d: %s, %d opens", i, eventsource_strerror(r->error), r->opens);
+    else
+      ck_assert_msg(r->last == 3 && r->errors == 0, "source %d: last %d, %d errors", i, r->last,
+                    r->errors);
+  }
+  ck_assert_int_eq(ts_nghttpx_client_connections(g.px), 1);
+  for (int i = 0, closed = 0; i < g.n && closed < 3; i++)
+    if (g.recs[i].last == 3) {
+      eventsource_close(g.recs[i].es);
+      closed++;
+    }
+  WAIT_FOR(count_at(3) == 10, "%d sources streaming after 3 closed", count_at(3));
+  ck_assert_int_eq(ts_nghttpx_client_connections(g.px), 1);
+  int waiting = 0;
+  for (int i = 0; i < g.n; i++) {
+    rec *r = &g.recs[i];
+    ck_assert_msg(r->bad == 0, "%s", r->why);
+    waiting += r->last == 0;
+  }
+  ck_assert_int_eq(waiting, 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* nghttpx killed and restarted                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -688,6 +741,7 @@ static Suite *http2_nghttpx_suite(void) {
   tcase_add_test(tc, test_many_sources_tls);
   tcase_add_test(tc, test_many_sources_h2c);
   tcase_add_test(tc, test_max_streams_tls);
+  tcase_add_test(tc, test_host_connection_limit);
   tcase_add_test(tc, test_restart_tls);
   tcase_add_test(tc, test_restart_h2c);
   tcase_add_test(tc, test_reset_tls);
