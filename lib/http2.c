@@ -222,6 +222,12 @@ static long room(const es_gates *g, const es_origin *o) {
  * past the limit. */
 #define ES_GATE_BATCH 16
 
+/* The most transfers o may have in libcurl under the connections-per-host
+ * limit. */
+static long capacity(const es_gates *g, const es_origin *o, int mux) {
+  return g->max_host_connections * (mux ? per_conn(g, o) : 1);
+}
+
 /* May another request be let through to join o's connections? */
 static int may_join(const es_gates *g, const es_origin *o) {
   return room(g, o) > 0 && o->unsure < ES_GATE_BATCH;
@@ -284,12 +290,9 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
     return ES_GATE_GO;
   if (o->mux < 0)
     mux = 0;
-  if (g->max_host_connections) {
-    long cap = g->max_host_connections * (mux ? g->max_streams : 1);
-    if (o->in >= cap) {
-      release_origin(g, o);
-      return ES_GATE_FULL;
-    }
+  if (g->max_host_connections && o->in + o->nwait >= capacity(g, o, mux)) {
+    release_origin(g, o);
+    return ES_GATE_FULL;
   }
   es->gate.origin = o;
   if (mux && (o->pioneer || o->head || (room(g, o) > 0 && !may_join(g, o)))) {
@@ -301,6 +304,7 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
     else
       o->head = es;
     o->tail = es;
+    o->nwait++;
     return ES_GATE_HOLD;
   }
   es->gate.state = ES_GATE_IN;
@@ -328,6 +332,7 @@ static void unqueue(es_origin *o, eventsource_t *es) {
         o->head = es->gate.next;
       if (o->tail == es)
         o->tail = prev;
+      o->nwait--;
       break;
     }
   es->gate.next = NULL;
@@ -336,8 +341,13 @@ static void unqueue(es_origin *o, eventsource_t *es) {
 static void make_ready(es_gates *g, es_origin *o, eventsource_t *es, int join) {
   es->gate.state = ES_GATE_READY;
   es->gate.next = NULL;
-  o->in++;
-  let_through(es, join);
+  /* Past the connections-per-host limit (the origin's limit learnt since,
+   * or a burst): refused, not left in libcurl's queue for ever. */
+  es->gate.refused = g->max_host_connections && o->in >= capacity(g, o, o->mux >= 0);
+  if (!es->gate.refused) {
+    o->in++;
+    let_through(es, join);
+  }
   if (g->ready_tail)
     g->ready_tail->gate.next = es;
   else
@@ -349,6 +359,8 @@ int es_gate_expire(es_gates *g, eventsource_t *es) {
   es_origin *o = es->gate.origin;
   if (es->gate.state != ES_GATE_WAITING || !o)
     return 0;
+  if (o->pioneer && !o->pioneer->gate.connected && g->max_host_connections)
+    return 1; /* alone, it would need a connection past the limit: wait */
   if (o->pioneer && o->pioneer->gate.connected) {
     /* The pioneer's connection is made but its response is slow to come
      * (a server that sends its headers with its first event): share it
@@ -389,14 +401,16 @@ static void open_gate(es_gates *g, es_origin *o) {
       unqueue(o, es);
       make_ready(g, o, es, 0);
     } else if (may_join(g, o)) {
-      o->unsure++;
       unqueue(o, es);
       make_ready(g, o, es, 1);
+      o->unsure += !es->gate.refused;
     } else if (room(g, o) > 0) {
       break; /* the batch out reports first */
     } else {
       unqueue(o, es);
       make_ready(g, o, es, 1);
+      if (es->gate.refused)
+        continue;
       o->pioneer = es;
       es->gate.pioneer = 1;
       es->gate.connected = 0;
@@ -422,6 +436,12 @@ eventsource_t *es_gate_next(es_gates *g) {
     g->ready_tail = NULL;
   es->gate.next = NULL;
   es->gate.state = ES_GATE_IN;
+  if (es->gate.refused) {
+    es_origin *o = es->gate.origin;
+    es->gate.state = ES_GATE_NONE;
+    es->gate.origin = NULL;
+    release_origin(g, o);
+  }
   return es;
 }
 
@@ -472,8 +492,10 @@ void es_gate_leave(es_gates *g, eventsource_t *es, int broken) {
   case ES_GATE_WAITING:
     unqueue(o, es);
     break;
-  case ES_GATE_READY: /* counted, as IN */
+  case ES_GATE_READY: /* counted, as IN (unless refused) */
   case ES_GATE_IN:
+    if (es->gate.refused)
+      break;
     o->in--;
     if (es->gate.joined && !es->gate.pioneer && !es->gate.reported) {
       o->unsure--; /* it never told: the next batch may go */

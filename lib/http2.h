@@ -46,6 +46,7 @@ struct es_origin {
   int capped;                /* cap was learned (once) */
   int hurry;                 /* share the pioneer's connection before its answer */
   long in;                   /* its transfers in libcurl */
+  long nwait;                /* waiting in its queue */
   eventsource_t *pioneer;    /* opening a connection, or NULL */
   eventsource_t *head, *tail; /* waiting, oldest first */
   char key[];                /* "scheme://host:port", lower case */
@@ -75,6 +76,7 @@ typedef struct es_gate_link {
   int joined;                /* let through to share a connection (PIPEWAIT) */
   int reported;              /* a joiner whose connection is known */
   int answered;              /* a pioneer whose response began */
+  int refused;               /* let out of the queue past the host limit */
   int connected;             /* its connection is made (PREREQFUNCTION): 2 a
                               * new one, 1 one that was open already */
   eventsource_t *next;       /* in the origin's queue, or the ready list */
@@ -116,7 +118,8 @@ void es_gate_response(eventsource_t *es, long http_version);
  * restarted); broken: its connection broke. */
 void es_gate_leave(es_gates *g, eventsource_t *es, int broken);
 /* The next source let through, to be added to libcurl (NULL: none). Its
- * gate state is then IN. */
+ * gate state is then IN; or, with gate.refused set (clear it), it left the
+ * gate: no connection can be had under the host limit (CONNECTION_LIMIT). */
 eventsource_t *es_gate_next(es_gates *g);
 
 #endif

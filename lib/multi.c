@@ -141,6 +141,12 @@ static void admit_ready(eventsource_multi_t *m) {
   eventsource_t *es;
   while ((es = es_gate_next(&m->gates))) {
     uint64_t now = es_now_ms();
+    if (es->gate.refused) {
+      es->gate.refused = 0;
+      set_deadline(m, es, 0);
+      apply(m, es, es_source_refused(es, m->gates.max_host_connections, now));
+      continue;
+    }
     if (add_to_curl(m, es, now) != 0) {
       es_gate_leave(&m->gates, es, 0);
       apply(m, es, es_source_add_failed(es, now));
