@@ -441,6 +441,41 @@ START_TEST(test_gate_capacity) {
   ck_assert_int_eq(es_gate_enter(g, s[6], 0), ES_GATE_GO); /* joins: room came free */
   ck_assert_int_eq(s[6]->gate.pioneer, 0);
 
+  for (int i = 0; i < 7; i++) {
+    es_gate_leave(g, s[i], 0);
+  }
+  /* a burst of 7 while the first connection is being made: 6 wait, the 7th
+   * is refused at once (it would wait for ever) */
+  ck_assert_int_eq(es_gate_enter(g, s[0], 0), ES_GATE_GO);
+  for (int i = 1; i < 6; i++)
+    ck_assert_int_eq(es_gate_enter(g, s[i], 0), ES_GATE_HOLD);
+  ck_assert_int_eq(es_gate_enter(g, s[6], 0), ES_GATE_FULL);
+  /* the server turns out to allow 2 streams a connection: of the 5 that
+   * waited, 3 fit under the limit (4 streams), the other 2 are refused */
+  s[0]->gate.origin->cap = 2;
+  s[0]->gate.origin->capped = 1;
+  int went = 0, refused = 0;
+  p = s[0];
+  for (int round = 0; round < 2; round++) {
+    connect_pioneer(g, p);
+    while ((r = es_gate_next(g))) {
+      if (r->gate.refused) {
+        refused++;
+        r->gate.refused = 0;
+        ck_assert_ptr_null(r->gate.origin);
+      } else {
+        went++;
+        if (r->gate.pioneer)
+          p = r;
+        else
+          es_gate_joined(g, r, 0);
+      }
+    }
+  }
+  ck_assert_int_eq(refused, 2);
+  ck_assert_int_eq(went, 3);
+  ck_assert_int_eq(s[0]->gate.origin->in, 4);
+
   /* HTTP/1.1: one stream per connection */
   eventsource_t *h[3];
   for (int i = 0; i < 3; i++) {
