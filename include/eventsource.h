@@ -740,11 +740,14 @@ EVENTSOURCE_EXPORT size_t eventsource_multi_active(const eventsource_multi_t *m)
  * be multiplexed (HTTP/2 over TLS, which is libcurl's default on https:
  * URLs, and prior knowledge on any URL) share connections per origin
  * (scheme, host, port): the first request to an origin opens a connection,
- * the others wait until it is made (at most EVENTSOURCE_SHARE_WAIT_MS, then
- * they go on alone) and then go out on it, up to n streams per connection;
- * only then is another connection opened. So N sources added at once use
- * about ceil(N / n) connections. n is also the most streams libcurl puts on
- * one connection (a server may allow fewer: its SETTINGS win). Default
+ * the others wait until its response begins (then the server's own limit
+ * is known; at most EVENTSOURCE_SHARE_WAIT_MS: then they share the
+ * connection if it is made, or go on alone) and then go out on it, up to n
+ * streams per connection; only then is another connection opened. So N
+ * sources added at once use about ceil(N / n) connections. n is also the
+ * most streams libcurl puts on one connection. A server that allows fewer
+ * (its SETTINGS) is noticed when a request finds its connections full, and
+ * its limit is used for that origin from then on. Default
  * EVENTSOURCE_DEFAULT_MAX_STREAMS; 1 to 10000. HTTP/1.x requests are not
  * held: each stream has a connection of its own.
  * Errors: INVALID_ARGUMENT. Loop thread, before or between steps; callback:

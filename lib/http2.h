@@ -7,10 +7,18 @@
  * waits for it: CURLOPT_PIPEWAIT), and past a full connection every
  * transfer added in the same burst opens its own. So the multi keeps a gate
  * per origin: the first request of a burst (the pioneer) goes alone; when
- * its connection is made (CURLOPT_PREREQFUNCTION) or it ended, up to
- * max_streams - 1 of the requests that waited go out with PIPEWAIT, which
- * puts them on that connection; the next becomes the pioneer of the next
- * connection. A request waits at most EVENTSOURCE_SHARE_WAIT_MS. HTTP/1.x
+ * its response begins (by then the server's SETTINGS are in: libcurl keeps
+ * to its stream limit; a pioneer on a kept connection goes on as soon as it
+ * is on it, CURLOPT_PREREQFUNCTION) or it ended, the requests that waited go
+ * out with PIPEWAIT, which puts them on that connection, 16 at a time (each
+ * tells, when its request goes out, whether it found room or had to make a
+ * connection), as long as the origin's connections have room by the gate's
+ * count (connections known times streams per connection, less its
+ * transfers); then the next becomes the pioneer of the next connection. A
+ * joiner that had to make a connection means the server allows fewer
+ * streams than max_streams: what the first connection took becomes the
+ * origin's limit. A request waits at most EVENTSOURCE_SHARE_WAIT_MS (then it
+ * shares the pioneer's connection if that is made, or goes alone). HTTP/1.x
  * requests are never held (PIPEWAIT would make libcurl hold a cleartext
  * HTTP/1.1 request behind a stream that never ends).
  *
