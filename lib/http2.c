@@ -321,21 +321,29 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
   return ES_GATE_GO;
 }
 
-/* Takes es out of its origin's queue. */
-static void unqueue(es_origin *o, eventsource_t *es) {
+/* Takes es out of the list head..tail (linked by gate.next); 1 if it was
+ * in it. */
+static int list_remove(eventsource_t **head, eventsource_t **tail, eventsource_t *es) {
   eventsource_t *prev = NULL;
-  for (eventsource_t *w = o->head; w; prev = w, w = w->gate.next)
+  for (eventsource_t *w = *head; w; prev = w, w = w->gate.next)
     if (w == es) {
       if (prev)
         prev->gate.next = es->gate.next;
       else
-        o->head = es->gate.next;
-      if (o->tail == es)
-        o->tail = prev;
-      o->nwait--;
-      break;
+        *head = es->gate.next;
+      if (*tail == es)
+        *tail = prev;
+      es->gate.next = NULL;
+      return 1;
     }
   es->gate.next = NULL;
+  return 0;
+}
+
+/* Takes es out of its origin's queue. */
+static void unqueue(es_origin *o, eventsource_t *es) {
+  if (list_remove(&o->head, &o->tail, es))
+    o->nwait--;
 }
 
 static void make_ready(es_gates *g, es_origin *o, eventsource_t *es, int join) {
@@ -475,19 +483,8 @@ void es_gate_leave(es_gates *g, eventsource_t *es, int broken) {
   es_origin *o = es->gate.origin;
   if (!o)
     return;
-  if (es->gate.state == ES_GATE_READY) {
-    eventsource_t *prev = NULL;
-    for (eventsource_t *w = g->ready; w; prev = w, w = w->gate.next)
-      if (w == es) {
-        if (prev)
-          prev->gate.next = es->gate.next;
-        else
-          g->ready = es->gate.next;
-        if (g->ready_tail == es)
-          g->ready_tail = prev;
-        break;
-      }
-  }
+  if (es->gate.state == ES_GATE_READY)
+    (void)list_remove(&g->ready, &g->ready_tail, es);
   switch (es->gate.state) {
   case ES_GATE_WAITING:
     unqueue(o, es);

@@ -227,6 +227,14 @@ static void ungate(eventsource_t *es) {
   eventsource_free(es);
 }
 
+/* Every one of es[0..n-1] leaves its gate and is freed. */
+static void ungate_all(es_gates *g, eventsource_t **es, int n) {
+  for (int i = 0; i < n; i++) {
+    es_gate_leave(g, es[i], 0);
+    ungate(es[i]);
+  }
+}
+
 /* The pioneer of a gate's origin connects on a new connection, and its
  * response begins. */
 static void connect_pioneer(es_gates *g, eventsource_t *es) {
@@ -320,10 +328,7 @@ START_TEST(test_gate_waves) {
   ck_assert_int_eq(pioneers, 3); /* ceil(250 / 100) connections */
   es_origin *o = es[0]->gate.origin;
   ck_assert_ptr_nonnull(o);
-  for (int i = 0; i < N; i++) {
-    es_gate_leave(g, es[i], 0);
-    ungate(es[i]);
-  }
+  ungate_all(g, es, N);
   es_gate_leave(g, other, 0);
   ungate(other);
   ungate(h1);
@@ -365,10 +370,7 @@ START_TEST(test_gate_failures) {
   ck_assert_int_eq(es_gate_enter(g, e, 0), ES_GATE_GO);
   ck_assert_int_eq(e->gate.pioneer, 0);
   eventsource_t *all[] = {b, c, e};
-  for (int i = 0; i < 3; i++) {
-    es_gate_leave(g, all[i], 0);
-    ungate(all[i]);
-  }
+  ungate_all(g, all, 3);
   ungate(a);
   ungate(d);
   ck_assert_ptr_null(g->origins);
@@ -400,10 +402,7 @@ START_TEST(test_gate_learns_server_limit) {
   ck_assert_int_eq(n, 60);
   ck_assert_ptr_eq(p, es[60]);
   ck_assert_int_eq(o->in, 61);
-  for (int i = 0; i < N; i++) {
-    es_gate_leave(g, es[i], 0);
-    ungate(es[i]);
-  }
+  ungate_all(g, es, N);
   ck_assert_ptr_null(g->origins);
   eventsource_multi_free(m);
 }
@@ -483,14 +482,8 @@ START_TEST(test_gate_capacity) {
     es_gate_verdict want = i < 2 ? ES_GATE_GO : ES_GATE_FULL;
     ck_assert_int_eq(es_gate_enter(g, h[i], 0), want);
   }
-  for (int i = 0; i < 3; i++) {
-    es_gate_leave(g, h[i], 0);
-    ungate(h[i]);
-  }
-  for (int i = 0; i < 7; i++) {
-    es_gate_leave(g, s[i], 0);
-    ungate(s[i]);
-  }
+  ungate_all(g, h, 3);
+  ungate_all(g, s, 7);
   ck_assert_ptr_null(g->origins);
   eventsource_multi_free(m);
 }
