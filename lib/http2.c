@@ -505,8 +505,12 @@ void es_gate_leave(es_gates *g, eventsource_t *es, int broken) {
         o->conns = need;
     }
     if (o->pioneer == es) {
+      /* Done on a connection that is still good (a refused response, a
+       * redirect): the others share it; else the next becomes the pioneer. */
+      if (!broken && (es->gate.connected == 2 || (es->gate.connected == 1 && o->conns == 0)))
+        o->conns++;
       o->pioneer = NULL;
-      g->dirty = 1; /* the next waiting request becomes the pioneer */
+      g->dirty = 1;
     }
     break;
   default:

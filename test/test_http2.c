@@ -378,6 +378,30 @@ START_TEST(test_gate_failures) {
 }
 END_TEST
 
+/* A pioneer refused or redirected on a good connection (a 503 for
+ * everyone, say): the others share that connection at once instead of
+ * going one by one, each waiting for its own answer. */
+START_TEST(test_gate_pioneer_refused) {
+  enum { N = 40 };
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  es_gates *g = &m->gates;
+  eventsource_t *es[N];
+  for (int i = 0; i < N; i++) {
+    es[i] = gated(m, "https://busy.test/");
+    ck_assert_int_eq(es_gate_enter(g, es[i], 0), i ? ES_GATE_HOLD : ES_GATE_GO);
+  }
+  es[0]->gate.connected = 2; /* its request went out on a new connection */
+  es_gate_leave(g, es[0], 0); /* and it was refused */
+  eventsource_t *p = NULL;
+  ck_assert_int_eq(drain(g, &p, 0), N - 1);
+  ck_assert_ptr_null(p); /* all joined: no second pioneer */
+  ungate_all(g, es, N);
+  ck_assert_ptr_null(g->origins);
+  eventsource_multi_free(m);
+}
+END_TEST
+
 /* A server that allows 30 streams per connection where the multi allows
  * 100: the joiner that found the connection full made one of its own; the
  * gate takes 30 as the origin's limit from then on. */
@@ -672,6 +696,7 @@ static Suite *http2_suite(void) {
   tcase_add_test(tc, test_prior_knowledge_to_http1_server);
   tcase_add_test(tc, test_gate_waves);
   tcase_add_test(tc, test_gate_failures);
+  tcase_add_test(tc, test_gate_pioneer_refused);
   tcase_add_test(tc, test_gate_learns_server_limit);
   tcase_add_test(tc, test_gate_capacity);
   tcase_add_test(tc, test_gate_h2c);
