@@ -220,7 +220,7 @@ static long room(const es_gates *g, const es_origin *o) {
  * server that allows fewer streams than max_streams, streams of others)
  * costs at most a batch's worth of connections instead of one per request
  * past the limit. */
-#define ES_GATE_BATCH 16
+#define ES_GATE_BATCH 8
 
 /* The most transfers o may have in libcurl under the connections-per-host
  * limit. */

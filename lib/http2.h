@@ -10,7 +10,7 @@
  * its response begins (by then the server's SETTINGS are in: libcurl keeps
  * to its stream limit; a pioneer on a kept connection goes on as soon as it
  * is on it, CURLOPT_PREREQFUNCTION) or it ended, the requests that waited go
- * out with PIPEWAIT, which puts them on that connection, 16 at a time (each
+ * out with PIPEWAIT, which puts them on that connection, 8 at a time (each
  * tells, when its request goes out, whether it found room or had to make a
  * connection), as long as the origin's connections have room by the gate's
  * count (connections known times streams per connection, less its

@@ -261,7 +261,7 @@ static int drain(es_gates *g, eventsource_t **pioneer, int made) {
     } else {
       ck_assert_int_eq(r->gate.joined, 1);
       /* no more than a batch out before they report */
-      ck_assert_int_le(r->gate.origin->unsure, 16);
+      ck_assert_int_le(r->gate.origin->unsure, 8);
       es_gate_joined(g, r, n == made);
     }
   }
