@@ -136,9 +136,15 @@ typedef struct rec {
   int first_open_reused;
   int curl_code; /* of the last error */
   eventsource_error_t error;
+  long reconnect_ms; /* of the last error */
+  int last_at_error; /* last when the last error came */
+  int goaways;       /* libcurl's "GOAWAY" info lines on its transfers */
+  int errors_before_open; /* errors of every source when this one opened first */
   char why[160]; /* the first bad event */
   int close_after; /* eventsource_close() after this many events (0: never) */
 } rec;
+
+static int g_errors; /* every source's, since the test began */
 
 static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   rec *r = ud;
@@ -146,14 +152,18 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   case EVENTSOURCE_KIND_OPEN:
     r->open_version = eventsource_event_http_version(ev);
     if (r->opens++ == 0) {
+      r->errors_before_open = g_errors;
       r->first_open_version = r->open_version;
       r->first_open_reused = eventsource_event_connection_reused(ev);
     }
     break;
   case EVENTSOURCE_KIND_ERROR:
+    g_errors++;
     r->errors++;
     r->error = eventsource_event_error(ev);
     r->curl_code = eventsource_event_curl_code(ev);
+    r->reconnect_ms = eventsource_event_reconnect_ms(ev);
+    r->last_at_error = r->last;
     break;
   case EVENTSOURCE_KIND_MESSAGE: {
     size_t dlen, ilen;
@@ -201,6 +211,7 @@ static struct {
 
 static void setup(void) {
   memset(&g, 0, sizeof g);
+  g_errors = 0;
   ck_assert_msg(ts_nghttpx_binary() != NULL,
                 "nghttpx is not installed: it is a test dependency (mk/deps.sh test "
                 "installs the Debian package nghttp2-proxy)");
@@ -230,13 +241,17 @@ static void teardown(void) {
 
 /* The feed's server (first events up to target) and nghttpx in front of
  * it, over TLS (tls 1) or h2c; extra: more nghttpx options or NULL. */
-static void start_proxy(int tls, int target, const char *const *extra) {
+static void start_proxy_with(int tls, int target, const char *const *extra, int flags) {
   feed_init(&g.feed, target);
   g.feed_ready = 1;
   g.srv = ts_start_server();
   ts_server_set_handler(g.srv, feed_handler, &g.feed);
-  g.px = ts_nghttpx_start(ts_server_port(g.srv), tls ? g.tls : NULL, extra);
+  g.px = ts_nghttpx_start_with(ts_server_port(g.srv), tls ? g.tls : NULL, extra, flags);
   ck_assert_msg(g.px != NULL, "nghttpx did not start (see above)");
+}
+
+static void start_proxy(int tls, int target, const char *const *extra) {
+  start_proxy_with(tls, target, extra, 0);
 }
 
 static CURLcode set_ca(eventsource_t *es, CURL *easy, void *ud) {
@@ -590,6 +605,144 @@ START_TEST(test_restart_h2c) { proxy_restart(0); }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* A real GOAWAY: nghttpx shut down gracefully                              */
+/* ------------------------------------------------------------------------ */
+
+/* Counts libcurl's informational lines about a GOAWAY frame ("recveived
+ * GOAWAY, error=0, last_stream=..." in 7.88, "received" later): the
+ * evidence that one came. libcurl logs it on the transfer that read it. */
+static int on_debug(CURL *easy, curl_infotype type, char *text, size_t len, void *ud) {
+  (void)easy;
+  static const char word[] = "GOAWAY";
+  if (type == CURLINFO_TEXT && len >= sizeof word - 1)
+    for (size_t i = 0; i + sizeof word - 1 <= len; i++)
+      if (memcmp(text + i, word, sizeof word - 1) == 0) {
+        ((rec *)ud)->goaways++;
+        break;
+      }
+  return 0;
+}
+
+static CURLcode set_ca_debug(eventsource_t *es, CURL *easy, void *ud) {
+  CURLcode rc = set_ca(es, easy, (void *)ts_tls_ca_file(g.tls));
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, on_debug);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(easy, CURLOPT_DEBUGDATA, ud);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
+  return rc;
+}
+
+/* Source i (as new_source, h2 over TLS) with libcurl's GOAWAY lines
+ * counted, and a reconnection time of 1 s: its delays, with jitter, are
+ * drawn from [1000, 1500] ms. */
+static void add_goaway_source(int i) {
+  eventsource_t *es = new_source(i, EVENTSOURCE_HTTP_VERSION_2);
+  ck_assert_int_eq(eventsource_set_curl_callback(es, set_ca_debug, &g.recs[i]), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_retry(es, 1000), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_set_max_retry(es, 1500), EVENTSOURCE_OK);
+  ck_assert_int_eq(eventsource_multi_add(g.multi, es), EVENTSOURCE_OK);
+}
+
+/* How many of sources 0..n-1 have the int field at offset off >= v. */
+static int count_ge(size_t off, int n, int v) {
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    k += *(const int *)(const void *)((const char *)&g.recs[i] + off) >= v;
+  return k;
+}
+#define COUNT_GE(field, n, v) count_ge(offsetof(rec, field), n, v)
+
+static int goaways(void) {
+  int k = 0;
+  for (int i = 0; i < g.n; i++)
+    k += g.recs[i].goaways;
+  return k;
+}
+
+/* 50 streams (10 under valgrind) on one TLS h2 connection at event 3. A
+ * multi-process nghttpx gets SIGQUIT: it closes its port at once, sends a
+ * GOAWAY (NO_ERROR, last stream 2^31-1: the shutdown notice), 2 s later
+ * a second one (NO_ERROR, its last stream), and keeps the connection
+ * for its grace period, 4 s here, then closes it: each stream ends (curl
+ * 18, PARTIAL_FILE). A new nghttpx is started on the port at once. The
+ * feed goes on to 6 meanwhile, on the old connection while it lasts (some
+ * of it may be lost in flight). A late source added after the second
+ * GOAWAY, while the old connection is still up, must not go on it: it
+ * opens before the cut and never fails. Every stream then reconnects
+ * after its own jittered delay with its Last-Event-ID, and gets every
+ * event up to 9 (sent once all were cut) exactly once. */
+START_TEST(test_goaway_tls) {
+  int n = small() ? 10 : 50, late = n;
+  const char *grace[] = {"--worker-process-grace-shutdown-period=4", NULL};
+  start_proxy_with(1, 3, grace, TS_NGHTTPX_MULTI_PROCESS);
+  ck_assert_int_eq(eventsource_multi_new(&g.multi), EVENTSOURCE_OK);
+  for (int i = 0; i < n; i++)
+    add_goaway_source(i);
+  WAIT_FOR(MIN_OF(last) >= 3, "not every source got 3 events (the slowest has %d)", MIN_OF(last));
+  expect_exact(3);
+  ck_assert_int_eq(ts_server_request_count(g.srv), n);
+  ck_assert_int_eq(goaways(), 0);
+
+  ck_assert_int_eq(ts_nghttpx_graceful(g.px), 0);
+  ck_assert_int_eq(ts_nghttpx_restart(g.px), 0);
+  feed_update(&g.feed, 6, -1, 0);
+  WAIT_FOR(goaways() >= 2, "libcurl reported %d GOAWAY frames, not 2", goaways());
+  ck_assert_msg(g_errors == 0, "%d errors before the connection was closed", g_errors);
+  add_goaway_source(late);
+  rec *l = &g.recs[late];
+  WAIT_FOR(l->opens >= 1 || g_errors > 0, "the late source did not open");
+  ck_assert_msg(l->opens == 1 && l->errors_before_open == 0,
+                "the late source opened after the cut (%d errors), not beside the old connection",
+                l->errors_before_open);
+  WAIT_FOR(COUNT_GE(errors, n, 1) == n, "not every stream ended (%d of %d)",
+           COUNT_GE(errors, n, 1), n);
+  feed_update(&g.feed, 9, -1, 0);
+  WAIT_FOR(MIN_OF(last) >= 9 && COUNT_GE(opens, n, 2) == n,
+           "not every source resumed (the slowest has %d)", MIN_OF(last));
+  expect_exact(9);
+
+  long lo = 0, hi = 0;
+  for (int i = 0; i < n; i++) {
+    rec *r = &g.recs[i];
+    ck_assert_msg(r->errors == 1 && r->opens == 2, "source %d: %d errors, %d opens", i, r->errors,
+                  r->opens);
+    ck_assert_msg(r->error == EVENTSOURCE_ERR_NETWORK && r->curl_code == CURLE_PARTIAL_FILE,
+                  "source %d: %s (curl %d)", i, eventsource_strerror(r->error), r->curl_code);
+    ck_assert_msg(r->reconnect_ms >= 1000 && r->reconnect_ms <= 1500,
+                  "source %d: reconnection delay %ld", i, r->reconnect_ms);
+    lo = i == 0 || r->reconnect_ms < lo ? r->reconnect_ms : lo;
+    hi = i == 0 || r->reconnect_ms > hi ? r->reconnect_ms : hi;
+    ck_assert_int_eq(r->open_version, 20);
+  }
+  ck_assert_msg(hi > lo, "every reconnection delay is %ld ms: no jitter spread", lo);
+  ck_assert_msg(l->errors == 0 && l->opens == 1,
+                "the source added after the GOAWAY: %d errors (curl %d), %d opens", l->errors,
+                l->curl_code, l->opens);
+  /* The late request, then each source's resumption with the last ID it
+   * had when its stream ended. */
+  ck_assert_int_eq(ts_server_request_count(g.srv), 2 * n + 1);
+  for (int i = n; i < 2 * n + 1; i++) {
+    ts_request q;
+    char lei[64], want[16];
+    int idx = -1;
+    ck_assert_int_eq(ts_server_get_request(g.srv, i, &q), 0);
+    ck_assert_int_eq(sscanf(q.path, "/s/%d", &idx), 1);
+    int has = ts_request_header(&q, "Last-Event-ID", lei, sizeof lei);
+    if (idx == late) {
+      ck_assert_msg(!has, "the late request has a Last-Event-ID");
+      continue;
+    }
+    ck_assert_msg(idx >= 0 && idx < n && has == 1, "request %d (%s) has no Last-Event-ID", i,
+                  q.path);
+    snprintf(want, sizeof want, "%d", g.recs[idx].last_at_error);
+    ck_assert_str_eq(lei, want);
+  }
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* One reset stream leaves its neighbours alone                             */
 /* ------------------------------------------------------------------------ */
 
@@ -758,6 +911,7 @@ static Suite *http2_nghttpx_suite(void) {
   tcase_add_test(tc, test_host_connection_limit);
   tcase_add_test(tc, test_restart_tls);
   tcase_add_test(tc, test_restart_h2c);
+  tcase_add_test(tc, test_goaway_tls);
   tcase_add_test(tc, test_reset_tls);
   tcase_add_test(tc, test_reset_h2c);
   tcase_add_test(tc, test_silent_stream_cut);

@@ -25,8 +25,9 @@ extern char **environ;
 #define STOP_MS 5000   /* the most a stop waits for the exit after SIGTERM */
 
 struct ts_nghttpx {
-  pid_t pid; /* 0: not running */
-  int port, tls;
+  pid_t pid;      /* 0: not running */
+  pid_t draining; /* after ts_nghttpx_graceful(): the old one, 0 none */
+  int port, tls, flags;
   int argc;
   char *argv[NGHTTPX_MAX_ARGS + 1]; /* owned copies, NULL-terminated */
   char log[4096];                   /* the error log (stdout and stderr too) */
@@ -89,16 +90,34 @@ static void print_log(const ts_nghttpx *n) {
   fclose(f);
 }
 
-/* Reaps the child if it has exited (or waits for it, block 1). 1 when it
- * is gone. */
-static int reap(ts_nghttpx *n, int block) {
+/* Reaps the child *pid if it has exited (or waits for it, block 1), then
+ * sets *pid to 0. 1 when it is gone. */
+static int reap_pid(pid_t *pid, int block) {
   int st;
-  pid_t r = waitpid(n->pid, &st, block ? 0 : WNOHANG);
-  if (r == n->pid || (r < 0 && errno == ECHILD)) {
-    n->pid = 0;
+  pid_t r = waitpid(*pid, &st, block ? 0 : WNOHANG);
+  if (r == *pid || (r < 0 && errno == ECHILD)) {
+    *pid = 0;
     return 1;
   }
   return 0;
+}
+
+static int reap(ts_nghttpx *n, int block) { return reap_pid(&n->pid, block); }
+
+/* SIGTERM to *pid, then up to STOP_MS for its exit, then SIGKILL. */
+static void stop_pid(pid_t *pid) {
+  if (*pid <= 0)
+    return;
+  kill(*pid, SIGTERM);
+  long deadline = now_ms() + STOP_MS;
+  while (!reap_pid(pid, 0)) {
+    if (now_ms() >= deadline) {
+      kill(*pid, SIGKILL);
+      reap_pid(pid, 1);
+      return;
+    }
+    pause_ms(5);
+  }
 }
 
 /* Spawns nghttpx with n->argv and waits until the frontend accepts. */
@@ -166,6 +185,11 @@ static int add_arg(ts_nghttpx *n, const char *arg) {
 
 ts_nghttpx *ts_nghttpx_start(int backend_port, ts_tls *tls,
                              const char *const *extra) {
+  return ts_nghttpx_start_with(backend_port, tls, extra, 0);
+}
+
+ts_nghttpx *ts_nghttpx_start_with(int backend_port, ts_tls *tls,
+                                  const char *const *extra, int flags) {
   const char *bin = ts_nghttpx_binary();
   if (!bin) {
     fprintf(stderr, "ts_nghttpx: nghttpx is not installed (%s is not executable; "
@@ -181,6 +205,7 @@ ts_nghttpx *ts_nghttpx_start(int backend_port, ts_tls *tls,
   if (!n)
     return NULL;
   n->tls = tls != NULL;
+  n->flags = flags;
   const char *dir = getenv("TMPDIR");
   if (!dir || !*dir)
     dir = "/tmp";
@@ -201,8 +226,9 @@ ts_nghttpx *ts_nghttpx_start(int backend_port, ts_tls *tls,
            tls ? "" : ";no-tls");
   snprintf(backend, sizeof backend, "--backend=127.0.0.1,%d", backend_port);
   snprintf(log, sizeof log, "--errorlog-file=%s", n->log);
-  const char *base[] = {bin, "--conf=/dev/null", "--single-process", "--workers=1",
-                        frontend, backend, log, "--no-ocsp", NULL};
+  int multi = (flags & TS_NGHTTPX_MULTI_PROCESS) != 0;
+  const char *base[] = {bin,      "--conf=/dev/null", "--workers=1", frontend, backend, log,
+                        "--no-ocsp", multi ? NULL : "--single-process", NULL};
   int bad = 0;
   for (int i = 0; !bad && base[i]; i++)
     bad = add_arg(n, base[i]);
@@ -230,17 +256,32 @@ void ts_nghttpx_kill(ts_nghttpx *n) {
 }
 
 void ts_nghttpx_stop(ts_nghttpx *n) {
-  if (!n || n->pid <= 0)
-    return;
-  kill(n->pid, SIGTERM);
+  if (n)
+    stop_pid(&n->pid);
+}
+
+int ts_nghttpx_graceful(ts_nghttpx *n) {
+  if (n->pid <= 0 || !(n->flags & TS_NGHTTPX_MULTI_PROCESS) || n->draining > 0) {
+    fprintf(stderr, "ts_nghttpx: graceful shutdown needs a running multi-process "
+                    "nghttpx and none draining\n");
+    return -1;
+  }
+  if (kill(n->pid, SIGQUIT) != 0)
+    return -1;
+  n->draining = n->pid;
+  n->pid = 0;
+  /* Its main process and its worker close the listening socket at once;
+   * the worker keeps its connections for the grace period. */
   long deadline = now_ms() + STOP_MS;
-  while (!reap(n, 0)) {
+  while (accepts(n->port)) {
     if (now_ms() >= deadline) {
-      ts_nghttpx_kill(n);
-      return;
+      fprintf(stderr, "ts_nghttpx: still listening on %d %d ms after SIGQUIT\n",
+              n->port, STOP_MS);
+      return -1;
     }
     pause_ms(5);
   }
+  return 0;
 }
 
 int ts_nghttpx_restart(ts_nghttpx *n) {
@@ -255,6 +296,7 @@ void ts_nghttpx_free(ts_nghttpx *n) {
   if (!n)
     return;
   ts_nghttpx_stop(n);
+  stop_pid(&n->draining);
   for (int i = 0; i < n->argc; i++)
     free(n->argv[i]);
   unlink(n->log);

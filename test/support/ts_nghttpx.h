@@ -6,7 +6,8 @@
  * The frontend listens on 127.0.0.1 on a free port (found by binding port
  * 0), either over TLS (h2 or HTTP/1.1 by ALPN, with the leaf certificate
  * of a ts_tls) or in cleartext (";no-tls": h2c with prior knowledge, and
- * HTTP/1.1). nghttpx runs as one process (--single-process, --workers=1),
+ * HTTP/1.1). nghttpx runs as one process (--single-process, --workers=1;
+ * or as a main process and one worker: TS_NGHTTPX_MULTI_PROCESS),
  * reads no configuration file, keeps no access log and writes its error
  * log to a temporary file (printed on stderr when it fails to start). Its
  * port stays the same across ts_nghttpx_kill()/_stop() and
@@ -34,11 +35,25 @@ const char *ts_nghttpx_binary(void);
  * with the reason on stderr (a missing binary included). */
 ts_nghttpx *ts_nghttpx_start(int backend_port, ts_tls *tls,
                              const char *const *extra);
+/* Flags of ts_nghttpx_start_with(). MULTI_PROCESS: no --single-process,
+ * so that nghttpx handles signals (SIGQUIT: ts_nghttpx_graceful()). */
+#define TS_NGHTTPX_MULTI_PROCESS 1
+/* ts_nghttpx_start() with flags (0: the same). */
+ts_nghttpx *ts_nghttpx_start_with(int backend_port, ts_tls *tls,
+                                  const char *const *extra, int flags);
 /* SIGTERM, then waits up to 5 s for the exit, then SIGKILL. Its frontend
  * port is kept for ts_nghttpx_restart(). Nothing when it is not running. */
 void ts_nghttpx_stop(ts_nghttpx *n);
 /* SIGKILL and reaps it: a crash (connections end without GOAWAY). */
 void ts_nghttpx_kill(ts_nghttpx *n);
+/* Graceful shutdown (a MULTI_PROCESS nghttpx only): SIGQUIT, then waits
+ * (at most 5 s) until the frontend port is closed. nghttpx sends a GOAWAY
+ * on each HTTP/2 connection and keeps them for its
+ * --worker-process-grace-shutdown-period (default: no limit, until they
+ * end), then closes them. It drains in the background while
+ * ts_nghttpx_restart() starts a new one on the port; ts_nghttpx_free()
+ * ends it if it is still there. 0, or -1 (reason on stderr). */
+int ts_nghttpx_graceful(ts_nghttpx *n);
 /* Starts it again, on the same port and with the same options, and waits
  * until it accepts connections. 0, or -1 (reason on stderr). */
 int ts_nghttpx_restart(ts_nghttpx *n);
