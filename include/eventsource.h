@@ -741,8 +741,10 @@ EVENTSOURCE_EXPORT size_t eventsource_multi_active(const eventsource_multi_t *m)
  * URLs, and prior knowledge on any URL) share connections per origin
  * (scheme, host, port): the first request to an origin opens a connection,
  * the others wait until its response begins (then the server's own limit
- * is known; at most EVENTSOURCE_SHARE_WAIT_MS: then they share the
- * connection if it is made, or go on alone) and then go out on it, up to n
+ * is known), or until its connection has been made for a second (a server
+ * that sends its headers late), or at most EVENTSOURCE_SHARE_WAIT_MS for a
+ * connection that is not made (then each goes on alone), and then go out
+ * on it, up to n
  * streams per connection; only then is another connection opened. So N
  * sources added at once use about ceil(N / n) connections. n is also the
  * most streams libcurl puts on one connection. A server that allows fewer

@@ -53,6 +53,7 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
   if (es->gate.pioneer && !es->gate.connected) {
     es->gate.connected = connects > 0 ? 2 : 1;
+    es->gate.connected_at = es_now_ms();
     es->multi->gates.dirty = 1;
   } else if (es->gate.joined && !es->gate.pioneer) {
     es_gate_joined(&es->multi->gates, es, connects > 0);
@@ -363,20 +364,22 @@ static void make_ready(es_gates *g, es_origin *o, eventsource_t *es, int join) {
   g->ready_tail = es;
 }
 
-int es_gate_expire(es_gates *g, eventsource_t *es) {
+int es_gate_expire(es_gates *g, eventsource_t *es, uint64_t now) {
   es_origin *o = es->gate.origin;
   if (es->gate.state != ES_GATE_WAITING || !o)
     return 0;
-  if (o->pioneer && !o->pioneer->gate.connected && g->max_host_connections)
-    return 1; /* alone, it would need a connection past the limit: wait */
-  if (o->pioneer && o->pioneer->gate.connected) {
-    /* The pioneer's connection is made but its response is slow to come
-     * (a server that sends its headers with its first event): share it
-     * without knowing the server's limit. */
+  eventsource_t *p = o->pioneer;
+  if (p && p->gate.connected && now >= p->gate.connected_at + ES_GATE_SETTLE_MS) {
+    /* The pioneer's connection is made, its response is slow to come (a
+     * server that sends its headers with its first event, or one that
+     * speaks HTTP/1.1): share it. The server's SETTINGS came long ago. */
     o->hurry = 1;
     g->dirty = 1;
     return 1;
   }
+  if (now < es->gate.since + (uint64_t)EVENTSOURCE_SHARE_WAIT_MS ||
+      (p && g->max_host_connections))
+    return 1; /* wait on (alone, it would need a connection past the limit) */
   unqueue(o, es);
   make_ready(g, o, es, 0); /* alone: it makes a connection of its own */
   return 0;
@@ -473,6 +476,7 @@ void es_gate_response(eventsource_t *es, long http_version) {
       long connects = 0;
       (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
       es->gate.connected = connects > 0 ? 2 : 1;
+      es->gate.connected_at = es_now_ms();
     }
     es->gate.answered = 1;
     es->multi->gates.dirty = 1;

@@ -17,8 +17,11 @@
  * transfers); then the next becomes the pioneer of the next connection. A
  * joiner that had to make a connection means the server allows fewer
  * streams than max_streams: what the first connection took becomes the
- * origin's limit. A request waits at most EVENTSOURCE_SHARE_WAIT_MS (then it
- * shares the pioneer's connection if that is made, or goes alone). HTTP/1.x
+ * origin's limit. The requests waiting do not wait for an answer more than
+ * ES_GATE_SETTLE_MS after the pioneer's connection is made (by then the
+ * SETTINGS came: a server that answers late shares all the same), nor more
+ * than EVENTSOURCE_SHARE_WAIT_MS for a connection that is not made (then
+ * each goes alone). HTTP/1.x
  * requests are never held (PIPEWAIT would make libcurl hold a cleartext
  * HTTP/1.1 request behind a stream that never ends).
  *
@@ -89,6 +92,7 @@ typedef struct es_gate_link {
                               * new one, 1 one that was open already */
   eventsource_t *next;       /* in the origin's queue, or the ready list */
   uint64_t since;            /* ms, when it started waiting */
+  uint64_t connected_at;     /* ms, when a pioneer's connection was made */
 } es_gate_link;
 
 void es_gates_init(es_gates *g);
@@ -116,10 +120,17 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now);
  * made_connection when libcurl made a new one for it (every connection was
  * full: the server allows fewer streams than max_streams). */
 void es_gate_joined(es_gates *g, eventsource_t *es, int made_connection);
-/* A waiting es waited long enough: let it through alone, or, when its
- * pioneer's connection is made, share that connection now. 1: es still
- * waits (for the next step), 0: es_gate_next() gives it back. */
-int es_gate_expire(es_gates *g, eventsource_t *es);
+/* How often a waiting request looks at its pioneer (ms): once the
+ * pioneer's connection has been made this long, the waiting requests share
+ * it without waiting for its answer. */
+#define ES_GATE_SETTLE_MS 1000
+
+/* A waiting es's deadline came (now: ms): when its pioneer's connection has
+ * been made for ES_GATE_SETTLE_MS, share that connection now; when es waited
+ * EVENTSOURCE_SHARE_WAIT_MS and the pioneer is still not connected, let it
+ * through alone. 1: es still waits (deadline again in ES_GATE_SETTLE_MS),
+ * 0: es_gate_next() gives it back. */
+int es_gate_expire(es_gates *g, eventsource_t *es, uint64_t now);
 /* A response began on es's transfer (inside libcurl's callbacks). */
 void es_gate_response(eventsource_t *es, long http_version);
 /* es's transfer left libcurl, or es stopped waiting (closed, removed,

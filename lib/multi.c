@@ -175,7 +175,7 @@ static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
       }
       if (v == ES_GATE_HOLD) {
         /* waits for its origin's connection, within a bound */
-        set_deadline(m, es, now + (uint64_t)EVENTSOURCE_SHARE_WAIT_MS);
+        set_deadline(m, es, now + ES_GATE_SETTLE_MS);
         return;
       }
       if (add_to_curl(m, es, now) != 0) {
@@ -506,7 +506,7 @@ static void process_deadlines(eventsource_multi_t *m) {
   while ((es = es_heap_top(&m->heap)) && es->link.deadline <= now) {
     if (es->gate.state == ES_GATE_WAITING) {
       /* waited long enough: alone, or sharing without the server's answer */
-      set_deadline(m, es, es_gate_expire(&m->gates, es) ? now + (uint64_t)EVENTSOURCE_SHARE_WAIT_MS : 0);
+      set_deadline(m, es, es_gate_expire(&m->gates, es, now) ? now + ES_GATE_SETTLE_MS : 0);
       continue;
     }
     apply(m, es, es_source_deadline(es, now));

@@ -357,7 +357,8 @@ START_TEST(test_gate_failures) {
   ck_assert_int_eq(b->gate.pioneer, 1);
   ck_assert_ptr_null(es_gate_next(g));
   /* c waited too long: it goes alone, not as a pioneer */
-  es_gate_expire(g, c);
+  ck_assert_int_eq(es_gate_expire(g, c, 5000), 1); /* not yet 10 s */
+  ck_assert_int_eq(es_gate_expire(g, c, EVENTSOURCE_SHARE_WAIT_MS), 0);
   ck_assert_ptr_eq(es_gate_next(g), c);
   ck_assert_int_eq(c->gate.pioneer, 0);
   /* d leaves while held (closed, say) */
@@ -398,6 +399,34 @@ START_TEST(test_gate_pioneer_refused) {
   ck_assert_ptr_null(p); /* all joined: no second pioneer */
   ungate_all(g, es, N);
   ck_assert_ptr_null(g->origins);
+  eventsource_multi_free(m);
+}
+END_TEST
+
+/* A pioneer connected whose answer does not come (a server that sends its
+ * headers with its first event): a second later the others share its
+ * connection anyway. */
+START_TEST(test_gate_slow_answer) {
+  enum { N = 10 };
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  es_gates *g = &m->gates;
+  eventsource_t *es[N];
+  for (int i = 0; i < N; i++) {
+    es[i] = gated(m, "https://slow.test/");
+    ck_assert_int_eq(es_gate_enter(g, es[i], 1000), i ? ES_GATE_HOLD : ES_GATE_GO);
+  }
+  es[0]->gate.connected = 2;
+  es[0]->gate.connected_at = 1100;
+  g->dirty = 1;
+  ck_assert_ptr_null(es_gate_next(g)); /* no answer yet */
+  ck_assert_int_eq(es_gate_expire(g, es[1], 1100 + ES_GATE_SETTLE_MS - 1), 1);
+  ck_assert_ptr_null(es_gate_next(g));
+  ck_assert_int_eq(es_gate_expire(g, es[1], 1100 + ES_GATE_SETTLE_MS), 1);
+  eventsource_t *p = NULL;
+  ck_assert_int_eq(drain(g, &p, 0), N - 1); /* all joined */
+  ck_assert_ptr_null(p);
+  ungate_all(g, es, N);
   eventsource_multi_free(m);
 }
 END_TEST
@@ -587,6 +616,53 @@ START_TEST(test_https_burst_on_http1) {
 }
 END_TEST
 
+/* An https server that sends its headers only when it has an event (here:
+ * when the test says): the first request's connection is made, its answer
+ * does not come, and the others go about a second later (ES_GATE_SETTLE_MS),
+ * well before EVENTSOURCE_SHARE_WAIT_MS. */
+START_TEST(test_https_headers_late) {
+  enum { N = 10 };
+  ts_tls *t = ts_tls_new("IP:127.0.0.1");
+  ck_assert_ptr_nonnull(t);
+  ts_server *srv = ts_server_start_tls(t);
+  ck_assert_ptr_nonnull(srv);
+  ts_script *sc = ts_server_add_script(srv);
+  ts_script_gate(sc, 1);
+  ts_script_headers(sc);
+  ts_script_writes(sc, "data: late\n\n");
+  ts_script_hold(sc);
+  eventsource_multi_t *m = NULL;
+  ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
+  seen s[N];
+  eventsource_t *es[N];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < N; i++) {
+    s[i].ca = ts_tls_ca_file(t);
+    es[i] = watched(ts_server_url(srv, "/late"), &s[i]);
+    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
+  }
+  long t0 = ts_now_ms(), dl = t0 + EVENTSOURCE_SHARE_WAIT_MS - 2000;
+  while (ts_server_request_count(srv) < N && ts_now_ms() < dl)
+    ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
+  ck_assert_int_eq(ts_server_request_count(srv), N);
+  ts_server_release(srv, 1);
+  long dl2 = ts_now_ms() + WAIT_MS;
+  while (eventsource_multi_stat(m, EVENTSOURCE_MULTI_STAT_EVENTS) < N && ts_now_ms() < dl2)
+    ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(s[i].messages, 1);
+    ck_assert_int_eq(s[i].open_version, 11);
+    eventsource_close(es[i]);
+  }
+  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
+  eventsource_multi_free(m);
+  for (int i = 0; i < N; i++)
+    eventsource_free(es[i]);
+  ts_server_stop(srv);
+  ts_tls_free(t);
+}
+END_TEST
+
 /* The connections-per-host trap: 2 allowed, 3 streams. The third is told
  * CONNECTION_LIMIT (and retries) instead of waiting for ever behind two
  * streams that never end; when one of them closes, it gets in. */
@@ -697,10 +773,12 @@ static Suite *http2_suite(void) {
   tcase_add_test(tc, test_gate_waves);
   tcase_add_test(tc, test_gate_failures);
   tcase_add_test(tc, test_gate_pioneer_refused);
+  tcase_add_test(tc, test_gate_slow_answer);
   tcase_add_test(tc, test_gate_learns_server_limit);
   tcase_add_test(tc, test_gate_capacity);
   tcase_add_test(tc, test_gate_h2c);
   tcase_add_test(tc, test_https_burst_on_http1);
+  tcase_add_test(tc, test_https_headers_late);
   tcase_add_test(tc, test_host_connection_limit);
   tcase_add_test(tc, test_mass_drop_spread);
   suite_add_tcase(s, tc);
