@@ -37,6 +37,20 @@ static int muxable(const eventsource_t *es) {
   }
 }
 
+/* Did libcurl make a new connection for es's request (rather than put it
+ * on one that was open)? */
+static int made_connection(const eventsource_t *es) {
+  long connects = 0;
+  (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
+  return connects > 0;
+}
+
+/* The pioneer es is on its connection: 2 a new one, 1 one that was open. */
+static void pioneer_connected(eventsource_t *es) {
+  es->gate.connected = made_connection(es) ? 2 : 1;
+  es->gate.connected_at = es_now_ms();
+}
+
 #if LIBCURL_VERSION_NUM >= 0x075000
 /* The connection of a request is made (TLS included), just before the
  * request goes out: a pioneer lets the requests waiting behind it go. */
@@ -49,14 +63,11 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   eventsource_t *es = ud;
   if (!es->multi || !es->gate.origin)
     return CURL_PREREQFUNC_OK;
-  long connects = 0;
-  (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
   if (es->gate.pioneer && !es->gate.connected) {
-    es->gate.connected = connects > 0 ? 2 : 1;
-    es->gate.connected_at = es_now_ms();
+    pioneer_connected(es);
     es->multi->gates.dirty = 1;
   } else if (es->gate.joined && !es->gate.pioneer) {
-    es_gate_joined(&es->multi->gates, es, connects > 0);
+    es_gate_joined(&es->multi->gates, es, made_connection(es));
   }
   return CURL_PREREQFUNC_OK;
 }
@@ -270,14 +281,22 @@ static void let_through(eventsource_t *es, int join) {
   atomic_store(&es->tr.last_activity, es_now_ms());
 }
 
-static void become_pioneer(es_origin *o, eventsource_t *es) {
+/* es, let through with PIPEWAIT (it joins a connection that has room
+ * rather than open one), is o's pioneer. */
+static void mark_pioneer(es_origin *o, eventsource_t *es) {
   o->pioneer = es;
   es->gate.pioneer = 1;
   es->gate.connected = 0;
   es->gate.answered = 0;
-  /* PIPEWAIT: it joins a connection that has room rather than open one. */
-  let_through(es, 1);
   es->gate.reported = 1; /* not one of a batch */
+}
+
+/* The pioneer p is done with its connection or on it: the connection
+ * counts when p made it, or when p found a kept one the gate did not know
+ * of (an idle one from earlier streams). */
+static void count_connection(es_origin *o, const eventsource_t *p) {
+  if (p->gate.connected == 2 || (p->gate.connected == 1 && o->conns == 0))
+    o->conns++;
 }
 
 es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
@@ -317,7 +336,8 @@ es_gate_verdict es_gate_enter(es_gates *g, eventsource_t *es, uint64_t now) {
     o->unsure++;
     let_through(es, 1);
   } else {
-    become_pioneer(o, es);
+    let_through(es, 1);
+    mark_pioneer(o, es);
   }
   return ES_GATE_GO;
 }
@@ -399,10 +419,7 @@ static void open_gate(es_gates *g, es_origin *o) {
     return; /* still connecting, or waiting for the answer */
   o->hurry = 0;
   if (p) {
-    /* a new connection has room for the rest; so has a kept one that was
-     * not counted (an idle one from earlier streams) */
-    if (p->gate.connected == 2 || (p->gate.connected == 1 && o->conns == 0))
-      o->conns++;
+    count_connection(o, p); /* room for the rest */
     p->gate.pioneer = 0;
     o->pioneer = NULL;
   }
@@ -422,11 +439,7 @@ static void open_gate(es_gates *g, es_origin *o) {
       make_ready(g, o, es, 1);
       if (es->gate.refused)
         continue;
-      o->pioneer = es;
-      es->gate.pioneer = 1;
-      es->gate.connected = 0;
-      es->gate.answered = 0;
-      es->gate.reported = 1; /* not one of a batch */
+      mark_pioneer(o, es);
       break;
     }
   }
@@ -465,19 +478,13 @@ void es_gate_response(eventsource_t *es, long http_version) {
     o->mux = mux;
     es->multi->gates.dirty = 1;
   }
-  if (es->gate.joined && !es->gate.pioneer && !es->gate.reported) {
-    long connects = 0; /* no PREREQFUNCTION: the response tells */
-    (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
-    es_gate_joined(&es->multi->gates, es, connects > 0);
-  }
+  /* Not told by PREREQFUNCTION (old libcurl, or the user's own): the
+   * response tells. */
+  if (es->gate.joined && !es->gate.pioneer && !es->gate.reported)
+    es_gate_joined(&es->multi->gates, es, made_connection(es));
   if (es->gate.pioneer) {
-    if (!es->gate.connected) {
-      /* no PREREQFUNCTION (old libcurl, or the user's own) */
-      long connects = 0;
-      (void)curl_easy_getinfo(es->tr.easy, CURLINFO_NUM_CONNECTS, &connects);
-      es->gate.connected = connects > 0 ? 2 : 1;
-      es->gate.connected_at = es_now_ms();
-    }
+    if (!es->gate.connected)
+      pioneer_connected(es);
     es->gate.answered = 1;
     es->multi->gates.dirty = 1;
   }
@@ -511,8 +518,8 @@ void es_gate_leave(es_gates *g, eventsource_t *es, int broken) {
     if (o->pioneer == es) {
       /* Done on a connection that is still good (a refused response, a
        * redirect): the others share it; else the next becomes the pioneer. */
-      if (!broken && (es->gate.connected == 2 || (es->gate.connected == 1 && o->conns == 0)))
-        o->conns++;
+      if (!broken)
+        count_connection(o, es);
       o->pioneer = NULL;
       g->dirty = 1;
     }

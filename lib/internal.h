@@ -161,10 +161,10 @@ es_next es_source_connect(eventsource_t *es, uint64_t now);
 es_next es_source_transfer_done(eventsource_t *es, CURLcode result, uint64_t now);
 /* The source's deadline passed: reconnect, or check the read timeout. */
 es_next es_source_deadline(eventsource_t *es, uint64_t now);
-/* The loop could not add the transfer to the curl multi. */
 /* The multi's connection limit leaves no room for es's request (limit
  * connections per host): CONNECTION_LIMIT, retried as a network error. */
 es_next es_source_refused(eventsource_t *es, long limit, uint64_t now);
+/* The loop could not add the transfer to the curl multi. */
 es_next es_source_add_failed(eventsource_t *es, uint64_t now);
 /* A failure found inside a libcurl callback (a descriptor that could not be
  * watched): recorded; returns 1 when it is the transfer's first, and then

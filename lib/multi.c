@@ -123,14 +123,14 @@ static void drop_transfer(eventsource_multi_t *m, eventsource_t *es) {
   set_deadline(m, es, 0);
 }
 
-/* Adds es's prepared transfer to libcurl, with its read timeout from now.
- * 0, or -1 when libcurl refused it. */
-static int add_to_curl(eventsource_multi_t *m, eventsource_t *es, uint64_t now) {
+/* Adds es's prepared transfer to libcurl, with deadline at (its read
+ * timeout; 0: none). 0, or -1 when libcurl refused it. */
+static int add_to_curl(eventsource_multi_t *m, eventsource_t *es, uint64_t at) {
   if (curl_multi_add_handle(m->cm, es->tr.easy) != CURLM_OK)
     return -1;
   es->link.in_curl = es->tr.easy;
   es->tr.clock = &m->now;
-  set_deadline(m, es, es->opt.read_timeout_ms > 0 ? now + (uint64_t)es->opt.read_timeout_ms : 0);
+  set_deadline(m, es, at);
   return 0;
 }
 
@@ -147,7 +147,10 @@ static void admit_ready(eventsource_multi_t *m) {
       apply(m, es, es_source_refused(es, m->gates.max_host_connections, now));
       continue;
     }
-    if (add_to_curl(m, es, now) != 0) {
+    /* It waited: its read timeout counts from now (the gate reset its
+     * last activity when it let it through). */
+    uint64_t at = es->opt.read_timeout_ms > 0 ? now + (uint64_t)es->opt.read_timeout_ms : 0;
+    if (add_to_curl(m, es, at) != 0) {
       es_gate_leave(&m->gates, es, 0);
       apply(m, es, es_source_add_failed(es, now));
     }
@@ -178,7 +181,7 @@ static void apply(eventsource_multi_t *m, eventsource_t *es, es_next n) {
         set_deadline(m, es, now + ES_GATE_SETTLE_MS);
         return;
       }
-      if (add_to_curl(m, es, now) != 0) {
+      if (add_to_curl(m, es, n.at) != 0) {
         es_gate_leave(&m->gates, es, 0);
         n = es_source_add_failed(es, now);
         continue;
