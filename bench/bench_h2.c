@@ -91,12 +91,6 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   }
 }
 
-/* The CA of the frontend's certificate (userdata: its file). */
-static CURLcode set_ca(eventsource_t *es, CURL *easy, void *ud) {
-  (void)es;
-  return curl_easy_setopt(easy, CURLOPT_CAINFO, (const char *)ud);
-}
-
 static void poll_until(eventsource_multi_t *m, const long *counter, long target,
                        const char *what) {
   double deadline = bench_now_s() + WAIT_S;
@@ -118,7 +112,7 @@ static void make_streams(eventsource_t **es, int n, int port, int first, const c
     if (eventsource_new(&es[i], url) != EVENTSOURCE_OK ||
         eventsource_set_http_version(es[i], cur->version) != EVENTSOURCE_OK ||
         eventsource_add_any_listener(es[i], on_any, NULL, NULL) != EVENTSOURCE_OK ||
-        eventsource_set_curl_callback(es[i], set_ca, (void *)ca) != EVENTSOURCE_OK)
+        eventsource_set_curl_callback(es[i], ts_tls_trust_ca, (void *)ca) != EVENTSOURCE_OK)
       bench_die("proto=%s: cannot create a stream", cur->name);
   }
 }

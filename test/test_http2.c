@@ -113,18 +113,13 @@ static void on_any(eventsource_t *es, const eventsource_event_t *ev, void *ud) {
   }
 }
 
-static CURLcode set_ca(eventsource_t *es, CURL *easy, void *ud) {
-  (void)es;
-  return curl_easy_setopt(easy, CURLOPT_CAINFO, (const char *)ud);
-}
-
 static eventsource_t *watched(const char *url, seen *s) {
   eventsource_t *es = NULL;
   ck_assert_int_eq(eventsource_new(&es, url), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_add_any_listener(es, on_any, s, NULL), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_retry(es, 50), EVENTSOURCE_OK);
   if (s->ca)
-    ck_assert_int_eq(eventsource_set_curl_callback(es, set_ca, (void *)(uintptr_t)s->ca),
+    ck_assert_int_eq(eventsource_set_curl_callback(es, ts_tls_trust_ca, (void *)(uintptr_t)s->ca),
                      EVENTSOURCE_OK);
   return es;
 }
@@ -134,6 +129,28 @@ static void poll_until(eventsource_multi_t *m, const int *flag, int n) {
   while (*flag < n && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
   ck_assert_int_ge(*flag, n);
+}
+
+/* n sources on url (trusting ca, NULL for none), watched by s[0..n-1],
+ * added to m at once. */
+static void add_watched(eventsource_multi_t *m, eventsource_t **es, seen *s, int n,
+                        const char *url, const char *ca) {
+  memset(s, 0, (size_t)n * sizeof *s);
+  for (int i = 0; i < n; i++) {
+    s[i].ca = ca;
+    es[i] = watched(url, &s[i]);
+    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
+  }
+}
+
+/* Closes es[0..n-1], runs m until they are all CLOSED, frees it and them. */
+static void close_all(eventsource_multi_t *m, eventsource_t **es, int n) {
+  for (int i = 0; i < n; i++)
+    eventsource_close(es[i]);
+  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
+  eventsource_multi_free(m);
+  for (int i = 0; i < n; i++)
+    eventsource_free(es[i]);
 }
 
 /* OPEN over HTTP/1.1: 11 and a new connection; an ERROR about a refused
@@ -585,12 +602,7 @@ START_TEST(test_https_burst_on_http1) {
   ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
   seen s[N];
   eventsource_t *es[N];
-  memset(s, 0, sizeof s);
-  for (int i = 0; i < N; i++) {
-    s[i].ca = ts_tls_ca_file(t);
-    es[i] = watched(ts_server_url(srv, "/b"), &s[i]);
-    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
-  }
+  add_watched(m, es, s, N, ts_server_url(srv, "/b"), ts_tls_ca_file(t));
   long dl = ts_now_ms() + WAIT_MS;
   uint64_t events;
   while ((events = eventsource_multi_stat(m, EVENTSOURCE_MULTI_STAT_EVENTS)) < 2 * N &&
@@ -608,9 +620,7 @@ START_TEST(test_https_burst_on_http1) {
     eventsource_close(es[i]);
   ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
   ck_assert_ptr_null(m->gates.origins);
-  eventsource_multi_free(m);
-  for (int i = 0; i < N; i++)
-    eventsource_free(es[i]);
+  close_all(m, es, N);
   ts_server_stop(srv);
   ts_tls_free(t);
 }
@@ -635,12 +645,7 @@ START_TEST(test_https_headers_late) {
   ck_assert_int_eq(eventsource_multi_new(&m), EVENTSOURCE_OK);
   seen s[N];
   eventsource_t *es[N];
-  memset(s, 0, sizeof s);
-  for (int i = 0; i < N; i++) {
-    s[i].ca = ts_tls_ca_file(t);
-    es[i] = watched(ts_server_url(srv, "/late"), &s[i]);
-    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
-  }
+  add_watched(m, es, s, N, ts_server_url(srv, "/late"), ts_tls_ca_file(t));
   long t0 = ts_now_ms(), dl = t0 + EVENTSOURCE_SHARE_WAIT_MS - 2000;
   while (ts_server_request_count(srv) < N && ts_now_ms() < dl)
     ck_assert_int_eq(eventsource_multi_poll(m, 50), EVENTSOURCE_OK);
@@ -652,12 +657,8 @@ START_TEST(test_https_headers_late) {
   for (int i = 0; i < N; i++) {
     ck_assert_int_eq(s[i].messages, 1);
     ck_assert_int_eq(s[i].open_version, 11);
-    eventsource_close(es[i]);
   }
-  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
-  eventsource_multi_free(m);
-  for (int i = 0; i < N; i++)
-    eventsource_free(es[i]);
+  close_all(m, es, N);
   ts_server_stop(srv);
   ts_tls_free(t);
 }
@@ -673,15 +674,10 @@ START_TEST(test_host_connection_limit) {
   ck_assert_int_eq(eventsource_multi_set_max_host_connections(m, 2), EVENTSOURCE_OK);
   seen s[3];
   eventsource_t *es[3];
-  memset(s, 0, sizeof s);
-  for (int i = 0; i < 2; i++) {
-    es[i] = watched(ts_server_url(srv, "/l"), &s[i]);
-    ck_assert_int_eq(eventsource_multi_add(m, es[i]), EVENTSOURCE_OK);
-  }
+  add_watched(m, es, s, 2, ts_server_url(srv, "/l"), NULL);
   poll_until(m, &s[0].messages, 1);
   poll_until(m, &s[1].messages, 1);
-  es[2] = watched(ts_server_url(srv, "/l"), &s[2]);
-  ck_assert_int_eq(eventsource_multi_add(m, es[2]), EVENTSOURCE_OK);
+  add_watched(m, es + 2, s + 2, 1, ts_server_url(srv, "/l"), NULL);
   poll_until(m, &s[2].errors, 1);
   ck_assert_int_eq(s[2].error, EVENTSOURCE_ERR_CONNECTION_LIMIT);
   ck_assert_int_eq(s[2].will_reconnect, 1);
@@ -691,12 +687,7 @@ START_TEST(test_host_connection_limit) {
   eventsource_close(es[0]);
   poll_until(m, &s[2].messages, 1);
   ck_assert_int_eq(s[2].opens, 1);
-  eventsource_close(es[1]);
-  eventsource_close(es[2]);
-  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
-  eventsource_multi_free(m);
-  for (int i = 0; i < 3; i++)
-    eventsource_free(es[i]);
+  close_all(m, es, 3);
   ts_server_stop(srv);
 }
 END_TEST
@@ -753,12 +744,7 @@ START_TEST(test_mass_drop_spread) {
     ck_assert_int_ge(ts_request_header(&r, "Last-Event-ID", id, sizeof id), 0);
     ck_assert_str_eq(id, "7");
   }
-  for (int i = 0; i < N; i++)
-    eventsource_close(es[i]);
-  ck_assert_int_eq(eventsource_multi_run(m), EVENTSOURCE_OK);
-  eventsource_multi_free(m);
-  for (int i = 0; i < N; i++)
-    eventsource_free(es[i]);
+  close_all(m, es, N);
   ts_server_stop(srv);
 }
 END_TEST

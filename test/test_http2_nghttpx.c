@@ -254,11 +254,6 @@ static void start_proxy(int tls, int target, const char *const *extra) {
   start_proxy_with(tls, target, extra, 0);
 }
 
-static CURLcode set_ca(eventsource_t *es, CURL *easy, void *ud) {
-  (void)es;
-  return curl_easy_setopt(easy, CURLOPT_CAINFO, (const char *)ud);
-}
-
 /* Source i of g (URL /s/i on the proxy) with the given HTTP version, the
  * test CA, and short reconnection delays. */
 static eventsource_t *new_source(int i, eventsource_http_version_t v) {
@@ -270,7 +265,7 @@ static eventsource_t *new_source(int i, eventsource_http_version_t v) {
   snprintf(path, sizeof path, "/s/%d", i);
   ck_assert_int_eq(eventsource_new(&r->es, ts_nghttpx_url(g.px, path)), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_http_version(r->es, v), EVENTSOURCE_OK);
-  ck_assert_int_eq(eventsource_set_curl_callback(r->es, set_ca, (void *)ts_tls_ca_file(g.tls)),
+  ck_assert_int_eq(eventsource_set_curl_callback(r->es, ts_tls_trust_ca, (void *)ts_tls_ca_file(g.tls)),
                    EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_retry(r->es, EVENTSOURCE_MIN_RECONNECT_MS), EVENTSOURCE_OK);
   ck_assert_int_eq(eventsource_set_max_retry(r->es, 400), EVENTSOURCE_OK);
@@ -624,7 +619,7 @@ static int on_debug(CURL *easy, curl_infotype type, char *text, size_t len, void
 }
 
 static CURLcode set_ca_debug(eventsource_t *es, CURL *easy, void *ud) {
-  CURLcode rc = set_ca(es, easy, (void *)ts_tls_ca_file(g.tls));
+  CURLcode rc = ts_tls_trust_ca(es, easy, (void *)ts_tls_ca_file(g.tls));
   if (rc == CURLE_OK)
     rc = curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, on_debug);
   if (rc == CURLE_OK)

@@ -209,3 +209,8 @@ void ts_tls_free(ts_tls *t) {
   EVP_PKEY_free(t->ca_key);
   free(t);
 }
+
+CURLcode ts_tls_trust_ca(eventsource_t *es, CURL *easy, void *userdata) {
+  (void)es;
+  return curl_easy_setopt(easy, CURLOPT_CAINFO, (const char *)userdata);
+}

@@ -14,6 +14,10 @@
 #ifndef TS_TLS_H
 #define TS_TLS_H
 
+#include <curl/curl.h>
+
+#include "eventsource.h"
+
 typedef struct ts_tls ts_tls;
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
@@ -30,6 +34,9 @@ struct ssl_ctx_st *ts_tls_ssl_ctx(const ts_tls *t);
  * paths (valid until ts_tls_free, which removes the files), or -1 (with a
  * line on stderr). */
 int ts_tls_server_files(ts_tls *t, const char **cert_file, const char **key_file);
+/* A curl callback (eventsource_set_curl_callback()) that makes libcurl
+ * trust the CA in the PEM file userdata (ts_tls_ca_file()). */
+CURLcode ts_tls_trust_ca(eventsource_t *es, CURL *easy, void *userdata);
 /* Removes the CA file (and the server files) and frees everything. NULL does nothing. A server
  * started with t may still be running: it holds its own reference. */
 void ts_tls_free(ts_tls *t);
